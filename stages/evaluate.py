@@ -1,0 +1,47 @@
+"""Stage evaluate@<model>-<seed>: test metrics, and the test predictions for the confusion matrix
+and for paired comparisons between models."""
+
+import argparse
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from tlstudy.data import load_splits
+from tlstudy.evaluation import classification_metrics
+from tlstudy.fsutil import atomic_file, write_json
+from tlstudy.params import setup_logging
+
+log = logging.getLogger("evaluate")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-file", required=True)
+    parser.add_argument("--processed", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--metrics", required=True, help="JSON with the test metrics")
+    parser.add_argument("--predictions", required=True, help="CSV of test labels and predictions")
+    args = parser.parse_args()
+    setup_logging()
+
+    data = load_splits(Path(args.processed), Path(args.split))
+    model = keras.models.load_model(args.model_file)
+    probabilities = model.predict(data.test.x, batch_size=512, verbose=0)
+    metrics = classification_metrics(data.test.y, probabilities, data.class_names)
+    write_json(Path(args.metrics), metrics)
+
+    names = np.array(data.class_names)
+    predicted = probabilities.argmax(axis=1)
+    frame = pd.DataFrame({"actual": names[data.test.y], "predicted": names[predicted],
+                          "actual_label": data.test.y, "predicted_label": predicted})
+    with atomic_file(Path(args.predictions)) as f:
+        frame.to_csv(f, index=False)
+    log.info("%s: test accuracy %.4f, %d errors of %d", args.model_file, metrics["accuracy"],
+             metrics["errors"], metrics["n"])
+
+
+if __name__ == "__main__":
+    main()

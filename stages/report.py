@@ -1,0 +1,57 @@
+"""Stage report: the study's figures, a summary metric file and the Markdown/HTML report."""
+
+import argparse
+import logging
+from pathlib import Path
+
+from tlstudy import report
+from tlstudy.fsutil import write_json
+from tlstudy.params import load_params, setup_logging
+
+log = logging.getLogger("report")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--eval-dir", required=True, help="directory of evaluate's <model>_s<seed>.json")
+    parser.add_argument("--live-dir", required=True, help="directory of the dvclive runs <model>_s<seed>/")
+    parser.add_argument("--eda", required=True, help="preprocess's exploratory figures")
+    parser.add_argument("--out", required=True, help="report directory")
+    parser.add_argument("--summary", required=True, help="JSON summary of all runs")
+    args = parser.parse_args()
+    setup_logging()
+    params = load_params()
+
+    runs = [
+        report.load_run(model, seed, Path(args.eval_dir) / f"{model}_s{seed}.json",
+                        Path(args.live_dir) / f"{model}_s{seed}")
+        for model in params["train"]["models"]
+        for seed in params["train"]["seeds"]
+    ]
+    out = Path(args.out)
+    figures = {
+        "Training and validation curves": out / "curves.png",
+        "Test errors per model": out / "errors.png",
+        "Training images per class": Path(args.eda) / "label_counts.png",
+        "The first ten training images": Path(args.eda) / "samples.png",
+    }
+    report.plot_curves(runs, figures["Training and validation curves"])
+    report.plot_errors(runs, figures["Test errors per model"])
+    summary = report.summarise(runs)
+    write_json(Path(args.summary), summary)
+    regime = {
+        "examples per class": params["data"]["examples_per_class"],
+        "epochs": params["train"]["epochs"],
+        "seeds": params["train"]["seeds"],
+        "batch size": params["train"]["batch_size"],
+        "learning rate": params["train"]["learning_rate"],
+    }
+    md_path, html_path = report.write_report(out, regime, summary, figures)
+    for model, s in summary.items():
+        log.info("%-18s test accuracy %.4f (min %.4f, max %.4f over %d seeds)", model, s["accuracy_mean"],
+                 s["accuracy_min"], s["accuracy_max"], s["seeds"])
+    print(f"Report: {html_path} (and {md_path})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The original study's exploratory outputs: null count, pixel statistics, label counts, a sample grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tlstudy.fsutil import atomic_file  # noqa: E402
+
+
+def scale(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels to float32 in [0, 1]."""
+    return images.astype(np.float32) / 255.0
+
+
+def pixel_frame(images: np.ndarray) -> pd.DataFrame:
+    """One row per image, one column per pixel (``pixel0`` ...), as the study's DataFrame."""
+    flat = images.reshape(len(images), -1)
+    return pd.DataFrame(flat, columns=[f"pixel{i}" for i in range(flat.shape[1])])
+
+
+def pixel_statistics(images: np.ndarray) -> pd.DataFrame:
+    """``DataFrame.describe()`` of every pixel, transposed: one row per pixel, one column per statistic."""
+    return pixel_frame(images).describe().T
+
+
+def label_counts(labels: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    counts = np.bincount(labels, minlength=len(class_names))
+    return pd.DataFrame({"label": np.arange(len(class_names)), "class": class_names, "count": counts})
+
+
+def save_figure(fig, path: Path) -> None:
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_label_counts(counts: pd.DataFrame, path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.bar(counts["class"], counts["count"], color="tab:blue")
+    ax.set_title(title)
+    ax.set_ylabel("images")
+    ax.tick_params(axis="x", rotation=45)
+    save_figure(fig, path)
+
+
+def plot_sample_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], path: Path,
+                     count: int = 10) -> None:
+    """The first ``count`` images, each titled with its class name."""
+    cols = min(count, 5)
+    rows = int(np.ceil(count / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows))
+    for ax, image, label in zip(np.ravel(axes), images[:count], labels[:count]):
+        ax.imshow(image, cmap="gray")
+        ax.set_title(class_names[label], fontsize=9)
+        ax.axis("off")
+    save_figure(fig, path)

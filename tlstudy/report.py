@@ -1,0 +1,154 @@
+"""The study's figures and a self-contained report (Markdown, and HTML with the figures inlined)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tlstudy.explore import save_figure  # noqa: E402
+from tlstudy.fsutil import atomic_file  # noqa: E402
+
+
+@dataclass
+class Run:
+    model: str
+    seed: int
+    metrics: dict  # the evaluate stage's JSON
+    curves: pd.DataFrame  # one row per epoch: step, loss, accuracy, val_loss, val_accuracy
+
+
+def read_curves(live_dir: Path) -> pd.DataFrame:
+    """Per-epoch train and validation curves from a dvclive directory written by DVCLiveCallback."""
+    base = Path(live_dir) / "plots" / "metrics"
+    columns = {}
+    for split, prefix in (("train", ""), ("eval", "val_")):
+        for metric in ("loss", "accuracy"):
+            tsv = base / split / f"{metric}.tsv"
+            if tsv.exists():
+                frame = pd.read_csv(tsv, sep="\t")
+                columns[f"{prefix}{metric}"] = frame.set_index("step")[metric]
+    return pd.DataFrame(columns).reset_index()
+
+
+def summarise(runs: list[Run]) -> dict:
+    """Per model: test accuracy over seeds as mean, min, median, max; mean error count."""
+    summary = {}
+    for model in dict.fromkeys(r.model for r in runs):
+        acc = np.array([r.metrics["accuracy"] for r in runs if r.model == model])
+        errors = np.array([r.metrics["errors"] for r in runs if r.model == model])
+        summary[model] = {
+            "seeds": int(len(acc)),
+            "accuracy_mean": float(acc.mean()),
+            "accuracy_min": float(acc.min()),
+            "accuracy_median": float(np.median(acc)),
+            "accuracy_max": float(acc.max()),
+            "errors_mean": float(errors.mean()),
+        }
+    return summary
+
+
+def plot_curves(runs: list[Run], path: Path) -> None:
+    """Training (solid) and validation (dashed) loss and accuracy per epoch; one column per model."""
+    models = list(dict.fromkeys(r.model for r in runs))
+    fig, axes = plt.subplots(2, len(models), figsize=(4.5 * len(models), 7), squeeze=False)
+    for col, model in enumerate(models):
+        for run in (r for r in runs if r.model == model):
+            epochs = run.curves["step"] + 1
+            for row, metric in enumerate(("loss", "accuracy")):
+                ax = axes[row, col]
+                color = f"C{run.seed % 10}"
+                if metric in run.curves:
+                    ax.plot(epochs, run.curves[metric], color=color, label=f"train, seed {run.seed}")
+                if f"val_{metric}" in run.curves:
+                    ax.plot(epochs, run.curves[f"val_{metric}"], color=color, linestyle="--",
+                            label=f"validation, seed {run.seed}")
+                ax.set_title(f"{model}: {metric}")
+                ax.set_xlabel("epoch")
+        axes[0, col].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_errors(runs: list[Run], path: Path) -> None:
+    """Test error count per model: the mean as a bar, each seed as a dot."""
+    models = list(dict.fromkeys(r.model for r in runs))
+    fig, ax = plt.subplots(figsize=(1.8 * len(models) + 2, 4))
+    for i, model in enumerate(models):
+        errors = [r.metrics["errors"] for r in runs if r.model == model]
+        ax.bar(i, np.mean(errors), color=f"C{i}", alpha=0.6)
+        ax.scatter([i] * len(errors), errors, color="black", s=12, zorder=3)
+        ax.annotate(f"{np.mean(errors):.0f}", (i, np.mean(errors)), ha="center", va="bottom")
+    ax.set_xticks(range(len(models)), models)
+    n = runs[0].metrics["n"]
+    ax.set_ylabel(f"misclassified test images (of {n})")
+    ax.set_title("Test errors per model (bar: mean over seeds; dots: seeds)")
+    save_figure(fig, path)
+
+
+def results_table(summary: dict) -> list[list[str]]:
+    header = ["model", "seeds", "test accuracy, mean", "min", "median", "max", "errors, mean"]
+    rows = [header]
+    for model, s in summary.items():
+        rows.append([model, str(s["seeds"]), f"{s['accuracy_mean']:.4f}", f"{s['accuracy_min']:.4f}",
+                     f"{s['accuracy_median']:.4f}", f"{s['accuracy_max']:.4f}", f"{s['errors_mean']:.1f}"])
+    return rows
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, Path]) -> tuple[Path, Path]:
+    """``report.md`` (figures linked) and ``report.html`` (figures inlined, opens offline)."""
+    out_dir = Path(out_dir)
+    rows = results_table(summary)
+    regime_text = ", ".join(f"{k} = {v}" for k, v in regime.items())
+    title = "Transfer-learning study: results"
+
+    md = [f"# {title}", "", f"Regime: {regime_text}.", "", "## Test accuracy over seeds", "",
+          _markdown_table(rows), ""]
+    for caption, path in figures.items():
+        rel = Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()
+        md += [f"## {caption}", "", f"![{caption}]({rel})", ""]
+    md_path = out_dir / "report.md"
+    with atomic_file(md_path) as f:
+        f.write("\n".join(md))
+
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>Regime: {html.escape(regime_text)}.</p>",
+             "<h2>Test accuracy over seeds</h2>", _html_table(rows)]
+    for caption, path in figures.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts += [f"<h2>{html.escape(caption)}</h2>",
+                  f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">']
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}"
+             "img{max-width:100%}")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    html_path = out_dir / "report.html"
+    with atomic_file(html_path) as f:
+        f.write(page)
+    return md_path, html_path
+
+
+def load_run(model: str, seed: int, metrics_path: Path, live_dir: Path) -> Run:
+    return Run(model, seed, json.loads(Path(metrics_path).read_text()), read_curves(live_dir))

@@ -1,0 +1,46 @@
+"""The original study's split and the small-data control."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+
+def parse_examples_per_class(value) -> int | None:
+    """``all`` (or null) means the whole training set: None. Otherwise a positive integer."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n <= 0 or str(value).strip() != str(n):
+        raise ValueError(f"data.examples_per_class must be a positive integer or 'all', got {value!r}")
+    return n
+
+
+def split_test_in_half(x: np.ndarray, y: np.ndarray, test_size: float, random_state: int):
+    """The study's split of the official test set into validation and test, stratified by nothing,
+    exactly as ``train_test_split(x, y, test_size=0.5, random_state=42)`` did."""
+    x_val, x_test, y_val, y_test = train_test_split(x, y, test_size=test_size, random_state=random_state)
+    return (x_val, y_val), (x_test, y_test)
+
+
+def stratified_subset(y: np.ndarray, examples_per_class: int | None, seed: int) -> np.ndarray:
+    """Indices of ``examples_per_class`` examples of every class, drawn with ``seed``, in a shuffled order.
+
+    ``None`` returns every index. A class with fewer examples than asked for is an error,
+    since a silently smaller class would bias the comparison.
+    """
+    y = np.asarray(y)
+    if examples_per_class is None:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        if len(members) < examples_per_class:
+            raise ValueError(f"class {label} has {len(members)} training examples, fewer than "
+                             f"data.examples_per_class={examples_per_class}; lower it or use 'all'")
+        chosen.append(rng.choice(members, size=examples_per_class, replace=False))
+    return rng.permutation(np.concatenate(chosen))
