@@ -1,0 +1,65 @@
+import keras
+import numpy as np
+import pytest
+
+from tlstudy.data import Arrays, Splits
+from tlstudy.models import REGISTRY, build_model
+from tlstudy.training import TrainConfig, train_model
+
+
+def layer_kinds(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_mlp_is_the_studys():
+    model = build_model("mlp", (28, 28), 10)
+    assert layer_kinds(model) == ["Flatten", "Dropout", "Dense", "Dense"]
+    assert model.count_params() == (784 * 512 + 512) + (512 * 10 + 10)
+    assert isinstance(model.layers[2].kernel_initializer, keras.initializers.HeNormal)
+    assert model.layers[1].rate == 0.5
+
+
+def test_cnn_is_the_studys():
+    model = build_model("cnn", (28, 28), 10)
+    assert layer_kinds(model) == ["Reshape", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "MaxPooling2D",
+                                  "Dropout", "Flatten", "Dense", "Dropout", "Dense"]
+    # 28 -conv-> 26 -pool-> 13 -conv-> 11 -pool-> 5: 5 * 5 * 64 = 1600 features into Dense 512.
+    expected = (3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (1600 * 512 + 512) + (512 * 10 + 10)
+    assert model.count_params() == expected
+    assert model.output_shape == (None, 10)
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(ValueError, match="unknown model 'vgg'; known models: .*cnn.*mlp"):
+        build_model("vgg", (28, 28), 10)
+    assert {"mlp", "cnn"} <= set(REGISTRY)
+
+
+def tiny_splits(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.random((n, 28, 28), dtype=np.float32) * 0.2
+    for label in range(3):  # each class lights its own band of columns
+        x[y == label, :, 9 * label: 9 * label + 9] += 0.8
+    part = Arrays(x.astype(np.float32), y.astype(np.uint8))
+    return Splits(train=part, val=part, test=part, class_names=["a", "b", "c"])
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_same_seed_same_weights_other_seed_other_weights(name):
+    data = tiny_splits()
+    config = TrainConfig(epochs=2, batch_size=16, learning_rate=1e-3)
+    a, history = train_model(name, data, config, seed=1)
+    b, _ = train_model(name, data, config, seed=1)
+    c, _ = train_model(name, data, config, seed=2)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history["loss"]) == 2
+
+
+def test_training_learns_a_separable_task():
+    data = tiny_splits(n=300)
+    model, history = train_model("mlp", data, TrainConfig(epochs=15, batch_size=32, learning_rate=1e-2), seed=0)
+    assert history["val_accuracy"][-1] > 0.9

@@ -1,0 +1,100 @@
+"""End to end: the real ``dvc repro`` on a tiny profile in a temporary git repository."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+TINY = {"data.examples_per_class": 5, "train.epochs": 1, "train.seeds": [0], "train.models": ["mlp", "cnn"]}
+
+
+def set_params(repo: Path, changes: dict) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        section, key = dotted.split(".")
+        params[section][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run(repo: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout + result.stderr
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("project")
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / name, repo / name)
+    for package in ("stages", "tlstudy"):
+        shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
+    set_params(repo, TINY)
+    dvc = (sys.executable, "-m", "dvc")
+    run(repo, "git", "init", "-q")
+    run(repo, *dvc, "init", "-q")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "tiny profile")
+    repo.joinpath("first_run.log").write_text(run(repo, *dvc, "repro"))
+    return repo
+
+
+def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
+    ran = stages_run((repo / "first_run.log").read_text())
+    assert ran == {"fetch", "preprocess", "split", "train@mlp-0", "train@cnn-0", "evaluate@mlp-0",
+                   "evaluate@cnn-0", "report"}
+    for model in ("mlp", "cnn"):
+        metrics = json.loads((repo / f"metrics/eval/{model}_s0.json").read_text())
+        assert metrics["n"] == 5000
+        assert 0.0 <= metrics["accuracy"] <= 1.0
+        assert metrics["errors"] == round((1 - metrics["accuracy"]) * 5000)
+        assert len(metrics["per_class_accuracy"]) == 10
+        live = json.loads((repo / f"dvclive/{model}_s0/metrics.json").read_text())
+        assert {"loss", "accuracy"} <= set(live.get("train", live))
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert set(summary) == {"mlp", "cnn"}
+    assert json.loads((repo / "metrics/data.json").read_text())["train_images"] == 60000
+    html = (repo / "report/report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "<td>cnn</td>" in html
+    assert "Report: report/report.html" in (repo / "first_run.log").read_text()
+    assert len((repo / "data/split/subset_seed0.npy").read_bytes()) > 0
+
+
+def test_second_repro_runs_nothing(repo):
+    dvc = (sys.executable, "-m", "dvc")
+    output = run(repo, *dvc, "repro")
+    assert stages_run(output) == set()
+    assert "Data and pipelines are up to date" in output
+
+
+def test_changing_epochs_reruns_only_train_evaluate_report(repo):
+    set_params(repo, {"train.epochs": 2})
+    output = run(repo, sys.executable, "-m", "dvc", "repro")
+    assert stages_run(output) == {"train@mlp-0", "train@cnn-0", "evaluate@mlp-0", "evaluate@cnn-0", "report"}
+    curve = (repo / "dvclive/mlp_s0/plots/metrics/train/loss.tsv").read_text().splitlines()
+    assert len(curve) == 1 + 2  # header and two epochs
+
+
+def test_adding_a_seed_trains_only_the_new_runs(repo):
+    set_params(repo, {"train.seeds": [0, 1]})
+    output = run(repo, sys.executable, "-m", "dvc", "repro")
+    assert stages_run(output) == {"split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
+                                  "report"}
+    assert json.loads((repo / "metrics/summary.json").read_text())["mlp"]["seeds"] == 2

@@ -1,0 +1,51 @@
+import base64
+
+import pandas as pd
+import pytest
+
+from tlstudy.report import Run, plot_curves, plot_errors, read_curves, summarise, write_report
+
+
+def make_runs():
+    curves = pd.DataFrame({"step": [0, 1], "loss": [1.0, 0.5], "accuracy": [0.5, 0.8],
+                           "val_loss": [1.1, 0.7], "val_accuracy": [0.4, 0.7]})
+    runs = []
+    for model, accs in {"mlp": [0.80, 0.84, 0.82], "cnn": [0.90, 0.86, 0.88]}.items():
+        for seed, acc in enumerate(accs):
+            runs.append(Run(model, seed, {"accuracy": acc, "errors": round((1 - acc) * 100), "n": 100}, curves))
+    return runs
+
+
+def test_summarise_known_answer():
+    s = summarise(make_runs())
+    assert list(s) == ["mlp", "cnn"]
+    assert s["mlp"]["accuracy_mean"] == pytest.approx(0.82)
+    assert (s["cnn"]["accuracy_min"], s["cnn"]["accuracy_median"], s["cnn"]["accuracy_max"]) == (0.86, 0.88, 0.90)
+    assert s["cnn"]["errors_mean"] == pytest.approx(12.0)
+    assert s["mlp"]["seeds"] == 3
+
+
+def test_read_curves_from_dvclive_layout(tmp_path):
+    for split in ("train", "eval"):
+        (tmp_path / "plots/metrics" / split).mkdir(parents=True)
+        for metric, values in (("loss", [2.0, 1.0]), ("accuracy", [0.3, 0.6])):
+            pd.DataFrame({"step": [0, 1], metric: values}).to_csv(
+                tmp_path / "plots/metrics" / split / f"{metric}.tsv", sep="\t", index=False)
+    curves = read_curves(tmp_path)
+    assert list(curves.columns) == ["step", "loss", "accuracy", "val_loss", "val_accuracy"]
+    assert curves["val_accuracy"].tolist() == [0.3, 0.6]
+
+
+def test_report_embeds_figures_and_table(tmp_path):
+    runs = make_runs()
+    figures = {"Curves": tmp_path / "out/curves.png", "Errors": tmp_path / "out/errors.png"}
+    plot_curves(runs, figures["Curves"])
+    plot_errors(runs, figures["Errors"])
+    md, html = write_report(tmp_path / "out", {"epochs": 10}, summarise(runs), figures)
+    text = html.read_text()
+    png = base64.b64encode(figures["Errors"].read_bytes()).decode()
+    assert png in text and "src=\"http" not in text
+    assert "<td>cnn</td><td>3</td><td>0.8800</td>" in text
+    markdown = md.read_text()
+    assert "| mlp | 3 | 0.8200 | 0.8000 | 0.8200 | 0.8400 | 18.0 |" in markdown
+    assert "![Curves](curves.png)" in markdown
