@@ -6,14 +6,15 @@ STAMP  := $(VENV)/.installed
 # Stages call `python -m stages.<name>`: the virtual environment's python must come first.
 RUN    := PATH="$(BIN):$$PATH"
 
-.PHONY: setup dataset repro test test-fast
+.PHONY: setup dataset repro test test-fast benchmark
 
 setup: $(STAMP) dataset
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 # Fashion-MNIST from Debian's package where apt exists; elsewhere the fetch stage downloads it.
@@ -30,6 +31,10 @@ repro: setup
 test: setup
 	$(RUN) $(BIN)/python -m pytest
 
-# Unit tests only, without the end-to-end dvc repro (about 30 s).
+# Unit tests only, without the end-to-end dvc repro.
 test-fast: setup
 	$(RUN) $(BIN)/python -m pytest -m "not slow"
+
+# Training throughput: the project's path against plain model.fit, cached features against end to end.
+benchmark: setup
+	$(RUN) $(BIN)/python -m benchmarks.throughput

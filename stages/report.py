@@ -41,6 +41,7 @@ def main() -> None:
     write_json(Path(args.summary), summary)
     regime = {
         "examples per class": params["data"]["examples_per_class"],
+        "pretrained backbone": params["transfer"]["source"],
         "epochs": params["train"]["epochs"],
         "seeds": params["train"]["seeds"],
         "batch size": params["train"]["batch_size"],

@@ -2,11 +2,13 @@
 
 import argparse
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
+from stages.pretrain import BACKBONE_FILE
 from tlstudy.data import load_splits
 from tlstudy.params import load_params, setup_logging
 from tlstudy.training import TrainConfig, save_model, train_model
@@ -22,6 +24,7 @@ def main() -> None:
     parser.add_argument("--split", required=True)
     parser.add_argument("--out", required=True, help="the trained .keras model")
     parser.add_argument("--live", required=True, help="dvclive directory for the curves")
+    parser.add_argument("--init", required=True, help="the pretrain stage's directory for this model")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -31,8 +34,10 @@ def main() -> None:
     # dvcyaml=False: dvc.yaml declares the metrics and plots itself (dvclive would rewrite it).
     with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
         live.log_params({"model": args.model, "seed": args.seed, "train_examples": len(data.train),
-                         **vars(config)})
-        model, _ = train_model(args.model, data, config, args.seed, callbacks=[DVCLiveCallback(live=live)])
+                         **asdict(config)})
+        backbone = Path(args.init) / BACKBONE_FILE
+        model, _ = train_model(args.model, data, config, args.seed, backbone if backbone.exists() else None,
+                               callbacks=[DVCLiveCallback(live=live)])
     save_model(model, Path(args.out))
     log.info("saved %s", args.out)
 

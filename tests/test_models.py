@@ -32,7 +32,7 @@ def test_cnn_is_the_studys():
 def test_unknown_model_lists_known_ones():
     with pytest.raises(ValueError, match="unknown model 'vgg'; known models: .*cnn.*mlp"):
         build_model("vgg", (28, 28), 10)
-    assert {"mlp", "cnn"} <= set(REGISTRY)
+    assert {"mlp", "cnn", "resnet50_scratch", "resnet50_tl"} <= set(REGISTRY)
 
 
 def tiny_splits(n=60, seed=0):

@@ -15,14 +15,24 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-TINY = {"data.examples_per_class": 5, "train.epochs": 1, "train.seeds": [0], "train.models": ["mlp", "cnn"]}
+MODELS = ["mlp", "cnn", "resnet50_scratch", "resnet50_tl"]
+TINY = {"data.examples_per_class": 5, "train.epochs": 2, "train.seeds": [0], "train.models": MODELS,
+        "pretrain.examples_per_class": 5, "pretrain.epochs": 1, "pretrain.val_size": 100}
+TINY_TL = {"models.resnet50_tl.frozen_epochs": 1}
+
+
+def runs(stage: str, seed: int = 0) -> set[str]:
+    return {f"{stage}@{model}-{seed}" for model in MODELS}
 
 
 def set_params(repo: Path, changes: dict) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for dotted, value in changes.items():
-        section, key = dotted.split(".")
-        params[section][key] = value
+        *sections, key = dotted.split(".")
+        node = params
+        for section in sections:
+            node = node[section]
+        node[key] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -46,7 +56,7 @@ def repo(tmp_path_factory):
         shutil.copy(ROOT / name, repo / name)
     for package in ("stages", "tlstudy"):
         shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
-    set_params(repo, TINY)
+    set_params(repo, {**TINY, **TINY_TL})
     dvc = (sys.executable, "-m", "dvc")
     run(repo, "git", "init", "-q")
     run(repo, *dvc, "init", "-q")
@@ -58,9 +68,8 @@ def repo(tmp_path_factory):
 
 def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     ran = stages_run((repo / "first_run.log").read_text())
-    assert ran == {"fetch", "preprocess", "split", "train@mlp-0", "train@cnn-0", "evaluate@mlp-0",
-                   "evaluate@cnn-0", "report"}
-    for model in ("mlp", "cnn"):
+    assert ran == {"fetch", "preprocess", "split", "pretrain", "report"} | runs("train") | runs("evaluate")
+    for model in MODELS:
         metrics = json.loads((repo / f"metrics/eval/{model}_s0.json").read_text())
         assert metrics["n"] == 5000
         assert 0.0 <= metrics["accuracy"] <= 1.0
@@ -68,8 +77,15 @@ def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
         assert len(metrics["per_class_accuracy"]) == 10
         live = json.loads((repo / f"dvclive/{model}_s0/metrics.json").read_text())
         assert {"loss", "accuracy"} <= set(live.get("train", live))
+        curve = (repo / f"dvclive/{model}_s0/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
+        assert len(curve) == 1 + 2, "both arms spend the same two-epoch budget"
+        assert ("raw" in metrics) == model.startswith("resnet50"), "ResNet arms report raw and recalibrated"
+    pretrain = json.loads((repo / "metrics/pretrain.json").read_text())
+    assert pretrain["source"] == "mnist" and pretrain["train_images"] == 50
+    assert (repo / "models/init/resnet50_tl/backbone.weights.h5").stat().st_size > 1_000_000
+    assert json.loads((repo / "models/init/resnet50_scratch/init.json").read_text())["init"] == "random"
     summary = json.loads((repo / "metrics/summary.json").read_text())
-    assert set(summary) == {"mlp", "cnn"}
+    assert set(summary) == set(MODELS)
     assert json.loads((repo / "metrics/data.json").read_text())["train_images"] == 60000
     html = (repo / "report/report.html").read_text()
     assert html.count("data:image/png;base64,") == 4 and "<td>cnn</td>" in html
@@ -85,15 +101,21 @@ def test_second_repro_runs_nothing(repo):
 
 
 def test_changing_epochs_reruns_only_train_evaluate_report(repo):
-    set_params(repo, {"train.epochs": 2})
+    set_params(repo, {"train.epochs": 3})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"train@mlp-0", "train@cnn-0", "evaluate@mlp-0", "evaluate@cnn-0", "report"}
+    assert stages_run(output) == {"report"} | runs("train") | runs("evaluate")
     curve = (repo / "dvclive/mlp_s0/plots/metrics/train/loss.tsv").read_text().splitlines()
-    assert len(curve) == 1 + 2  # header and two epochs
+    assert len(curve) == 1 + 3  # header and three epochs
+
+
+def test_changing_the_pretraining_reruns_only_the_transfer_arm(repo):
+    set_params(repo, {"pretrain.epochs": 2})
+    output = run(repo, sys.executable, "-m", "dvc", "repro")
+    assert stages_run(output) == {"pretrain", "train@resnet50_tl-0", "evaluate@resnet50_tl-0", "report"}
 
 
 def test_adding_a_seed_trains_only_the_new_runs(repo):
-    set_params(repo, {"train.seeds": [0, 1]})
+    set_params(repo, {"train.seeds": [0, 1], "train.models": ["mlp", "cnn"]})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
     assert stages_run(output) == {"split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
                                   "report"}

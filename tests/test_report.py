@@ -23,6 +23,14 @@ def test_summarise_known_answer():
     assert (s["cnn"]["accuracy_min"], s["cnn"]["accuracy_median"], s["cnn"]["accuracy_max"]) == (0.86, 0.88, 0.90)
     assert s["cnn"]["errors_mean"] == pytest.approx(12.0)
     assert s["mlp"]["seeds"] == 3
+    assert "accuracy_raw_mean" not in s["mlp"]
+
+
+def test_summarise_keeps_accuracy_before_recalibration():
+    runs = make_runs()
+    for run, raw in zip(runs[3:], (0.1, 0.2, 0.3)):
+        run.metrics["raw"] = {"accuracy": raw}
+    assert summarise(runs)["cnn"]["accuracy_raw_mean"] == pytest.approx(0.2)
 
 
 def test_read_curves_from_dvclive_layout(tmp_path):
@@ -47,5 +55,5 @@ def test_report_embeds_figures_and_table(tmp_path):
     assert png in text and "src=\"http" not in text
     assert "<td>cnn</td><td>3</td><td>0.8800</td>" in text
     markdown = md.read_text()
-    assert "| mlp | 3 | 0.8200 | 0.8000 | 0.8200 | 0.8400 | 18.0 |" in markdown
+    assert "| mlp | 3 | 0.8200 | 0.8000 | 0.8200 | 0.8400 | 18.0 | (no BatchNorm) |" in markdown
     assert "![Curves](curves.png)" in markdown

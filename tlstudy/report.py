@@ -55,6 +55,9 @@ def summarise(runs: list[Run]) -> dict:
             "accuracy_max": float(acc.max()),
             "errors_mean": float(errors.mean()),
         }
+        raw = [r.metrics["raw"]["accuracy"] for r in runs if r.model == model and "raw" in r.metrics]
+        if raw:  # before BatchNorm recalibration
+            summary[model]["accuracy_raw_mean"] = float(np.mean(raw))
     return summary
 
 
@@ -97,11 +100,13 @@ def plot_errors(runs: list[Run], path: Path) -> None:
 
 
 def results_table(summary: dict) -> list[list[str]]:
-    header = ["model", "seeds", "test accuracy, mean", "min", "median", "max", "errors, mean"]
+    header = ["model", "seeds", "test accuracy, mean", "min", "median", "max", "errors, mean",
+              "mean before BatchNorm recalibration"]
     rows = [header]
     for model, s in summary.items():
+        raw = f"{s['accuracy_raw_mean']:.4f}" if "accuracy_raw_mean" in s else "(no BatchNorm)"
         rows.append([model, str(s["seeds"]), f"{s['accuracy_mean']:.4f}", f"{s['accuracy_min']:.4f}",
-                     f"{s['accuracy_median']:.4f}", f"{s['accuracy_max']:.4f}", f"{s['errors_mean']:.1f}"])
+                     f"{s['accuracy_median']:.4f}", f"{s['accuracy_max']:.4f}", f"{s['errors_mean']:.1f}", raw])
     return rows
 
 

@@ -9,10 +9,19 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tlstudy.data import Splits
-from tlstudy.models import build_model
+from tlstudy.data import Arrays, Splits
+from tlstudy.models import BACKBONE, FEATURES, HEAD, build_model, model_spec
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class TransferSchedule:
+    """How a pretrained model spends the epoch budget: head alone first, then fine-tuning."""
+
+    frozen_epochs: int = 3  # epochs of the budget spent on the head, backbone frozen (features cached)
+    fine_tune: str = "all"  # "all", or "conv2".."conv5": unfreeze from that ResNet stage upwards
+    finetune_lr_factor: float = 0.1  # fine-tuning learning rate = learning_rate * this
 
 
 @dataclass
@@ -20,16 +29,21 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
-    model_options: dict = field(default_factory=dict)
+    model_options: dict = field(default_factory=dict)  # the builder's keyword arguments
+    schedule: TransferSchedule = field(default_factory=TransferSchedule)
 
     @classmethod
     def from_params(cls, params: dict, model: str) -> "TrainConfig":
         train = params["train"]
+        options = dict((params.get("models") or {}).get(model) or {})
+        schedule_keys = set(TransferSchedule.__dataclass_fields__)
+        schedule = TransferSchedule(**{k: options.pop(k) for k in list(options) if k in schedule_keys})
         return cls(
             epochs=int(train["epochs"]),
             batch_size=int(train["batch_size"]),
             learning_rate=float(train["learning_rate"]),
-            model_options=dict((params.get("models") or {}).get(model) or {}),
+            model_options=options,
+            schedule=schedule,
         )
 
 
@@ -49,23 +63,85 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     )
 
 
-def train_model(name: str, data: Splits, config: TrainConfig, seed: int,
-                callbacks: list[keras.callbacks.Callback] = ()) -> tuple[keras.Model, dict]:
-    """Build ``name``, train it on ``data.train`` with validation on ``data.val``; return model and history."""
-    seed_everything(seed)
-    model = build_model(name, data.train.x.shape[1:], len(data.class_names), **config.model_options)
-    compile_model(model, config.learning_rate)
-    log.info("training %s (seed %d) on %d images for %d epochs", name, seed, len(data.train), config.epochs)
+def _fit(model: keras.Model, train: Arrays, val: Arrays, config: TrainConfig, epochs: int, initial_epoch: int,
+         callbacks) -> dict:
     history = model.fit(
-        data.train.x, data.train.y,
+        train.x, train.y,
         batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_data=(data.val.x, data.val.y),
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        validation_data=(val.x, val.y),
         shuffle=True,
         verbose=2,
         callbacks=list(callbacks),
     )
-    return model, history.history
+    return history.history
+
+
+def _extend(history: dict, more: dict) -> dict:
+    for key, values in more.items():
+        history.setdefault(key, []).extend(values)
+    return history
+
+
+def set_fine_tuning(model: keras.Model, fine_tune: str) -> None:
+    """Unfreeze the backbone, whole (``all``) or from ResNet stage ``convN`` upwards; the head stays trainable."""
+    if fine_tune != "all" and fine_tune not in {f"conv{i}" for i in range(2, 6)}:
+        raise ValueError(f"fine_tune must be 'all' or one of conv2..conv5, got {fine_tune!r}")
+    first = 1 if fine_tune == "all" else int(fine_tune[-1])
+    backbone = model.get_layer(BACKBONE)
+    backbone.trainable = True
+    for layer in backbone.layers:  # each layer explicitly: a model's flag does not reset its layers'
+        stage = int(layer.name[4]) if layer.name.startswith("conv") else 1  # conv1_*, pool1_*: stage 1
+        layer.trainable = stage >= first
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """Everything below the head: input preprocessing, backbone and pooling."""
+    return keras.Model(model.inputs, model.get_layer(FEATURES).output)
+
+
+def train_head_on_features(model: keras.Model, data: Splits, config: TrainConfig, epochs: int,
+                           callbacks=()) -> dict:
+    """The frozen phase, paying one backbone pass: features of the training and validation images
+    are computed once (inference mode), and the head alone trains on them."""
+    extractor = feature_extractor(model)
+    features = {name: Arrays(extractor.predict(part.x, batch_size=256, verbose=0), part.y)
+                for name, part in (("train", data.train), ("val", data.val))}
+    head = model.get_layer(HEAD)
+    head_model = keras.Sequential([keras.Input(features["train"].x.shape[1:]), head])
+    compile_model(head_model, config.learning_rate)
+    return _fit(head_model, features["train"], features["val"], config, epochs, 0, callbacks)
+
+
+def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbone_weights: Path | None = None,
+                callbacks: list[keras.callbacks.Callback] = ()) -> tuple[keras.Model, dict]:
+    """Build ``name``, train it on ``data.train`` with validation on ``data.val``; return model and history.
+
+    A model registered as pretrained loads ``backbone_weights`` and follows ``config.schedule``: its
+    first ``frozen_epochs`` train the head on cached features, the rest fine-tune at a lower learning
+    rate. Every other model trains all its weights for all ``config.epochs``. Both count one epoch
+    per pass over the training images, so the arms get the same budget.
+    """
+    seed_everything(seed)
+    model = build_model(name, data.train.x.shape[1:], len(data.class_names), **config.model_options)
+    learning_rate, history, start = config.learning_rate, {}, 0
+    if model_spec(name).pretrained:
+        if backbone_weights is None:
+            raise ValueError(f"{name} starts from pretrained weights, but none were given")
+        model.get_layer(BACKBONE).load_weights(backbone_weights)
+        start = min(config.schedule.frozen_epochs, config.epochs)
+        log.info("%s: %d frozen epochs on cached features, then fine-tuning %s", name, start,
+                 config.schedule.fine_tune)
+        if start:
+            _extend(history, train_head_on_features(model, data, config, start, callbacks))
+        set_fine_tuning(model, config.schedule.fine_tune)
+        learning_rate *= config.schedule.finetune_lr_factor
+    compile_model(model, learning_rate)  # after any change of `trainable`, which needs a recompile
+    log.info("training %s (seed %d) on %d images for %d epochs", name, seed, len(data.train), config.epochs)
+    if config.epochs > start:
+        _extend(history, _fit(model, data.train, data.val, config, config.epochs, start, callbacks))
+    return model, history
 
 
 def save_model(model: keras.Model, path: Path) -> None:

@@ -1,0 +1,109 @@
+"""Training throughput, side by side in one run: the project's training path against the original
+study's plain ``model.fit`` on in-memory arrays, and the frozen phase with cached features against
+the frozen phase trained end to end.
+
+    python -m benchmarks.throughput            # about 10 minutes on 2 CPU cores
+    python -m benchmarks.throughput --quick    # a smoke run of the same code
+
+Throughput counts training images per second over the epochs after the first (the first pays for
+graph tracing). Ratios above 1 favour the project's path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import keras
+import numpy as np
+
+from tlstudy.data import Arrays, Splits
+from tlstudy.models import BACKBONE, build_model
+from tlstudy.training import TrainConfig, compile_model, train_head_on_features, train_model
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def synthetic(n: int, n_val: int, seed: int = 0) -> Splits:
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n + n_val) % 10).astype(np.uint8)
+    x = rng.random((n + n_val, 28, 28), dtype=np.float32)
+    return Splits(Arrays(x[:n], y[:n]), Arrays(x[n:], y[n:]), Arrays(x[n:], y[n:]), [str(i) for i in range(10)])
+
+
+def steady_rate(timer: EpochTimer, n: int) -> float:
+    return n * (len(timer.times) - 1) / sum(timer.times[1:])
+
+
+def plain_fit(name: str, data: Splits, config: TrainConfig) -> float:
+    """The original study's way: build, compile, model.fit on the arrays."""
+    model = build_model(name, data.train.x.shape[1:], 10, **config.model_options)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    timer = EpochTimer()
+    model.fit(data.train.x, data.train.y, batch_size=config.batch_size, epochs=config.epochs,
+              validation_data=(data.val.x, data.val.y), verbose=0, callbacks=[timer])
+    return steady_rate(timer, len(data.train))
+
+
+def project_fit(name: str, data: Splits, config: TrainConfig) -> float:
+    timer = EpochTimer()
+    train_model(name, data, config, seed=0, callbacks=[timer])
+    return steady_rate(timer, len(data.train))
+
+
+def frozen_phase(data: Splits, epochs: int, image_size: int) -> tuple[float, float]:
+    """Seconds for ``epochs`` head-only epochs: cached features versus the frozen model end to end."""
+    config = TrainConfig(epochs=epochs, batch_size=128, model_options={"image_size": image_size})
+    times = []
+    for cached in (True, False):
+        model = build_model("resnet50_tl", data.train.x.shape[1:], 10, image_size=image_size)
+        start = time.perf_counter()
+        if cached:
+            train_head_on_features(model, data, config, epochs)
+        else:
+            model.get_layer(BACKBONE).trainable = False
+            compile_model(model, config.learning_rate)
+            model.fit(data.train.x, data.train.y, batch_size=128, epochs=epochs, verbose=0,
+                      validation_data=(data.val.x, data.val.y))
+        times.append(time.perf_counter() - start)
+    return times[0], times[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the code, not the speed")
+    args = parser.parse_args()
+    scale = 0.05 if args.quick else 1.0
+    sizes = {"mlp": (20000, 4), "cnn": (8000, 3), "resnet50_scratch": (768, 3)}
+    options = {"resnet50_scratch": {"image_size": 32}}
+
+    print(f"{'model':<18}{'images':>8}{'plain fit img/s':>18}{'project img/s':>16}{'ratio':>8}")
+    for name, (n, epochs) in sizes.items():
+        n = max(256, int(n * scale))
+        data = synthetic(n, 256)
+        config = TrainConfig(epochs=epochs, batch_size=128, model_options=options.get(name, {}))
+        plain = plain_fit(name, data, config)
+        project = project_fit(name, data, config)
+        print(f"{name:<18}{n:>8}{plain:>18.0f}{project:>16.0f}{project / plain:>8.2f}", flush=True)
+
+    n = max(256, int(1000 * scale))
+    data = synthetic(n, max(256, int(1000 * scale)))
+    print(f"\nfrozen phase, {n} training + {len(data.val)} validation images, ResNet50 at 32x32 (seconds)")
+    print(f"{'head epochs':<14}{'cached features':>16}{'end to end':>12}{'speed-up':>10}")
+    for epochs in (1, 3, 10):
+        cached, end_to_end = frozen_phase(data, epochs, 32)
+        print(f"{epochs:<14}{cached:>16.1f}{end_to_end:>12.1f}{end_to_end / cached:>10.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The two ResNet50 arms, the transfer schedule and BatchNorm recalibration."""
+
+import keras
+import numpy as np
+import pytest
+
+from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
+from tlstudy.data import Arrays, Splits
+from tlstudy.models import BACKBONE, HEAD, build_model, resnet50_backbone
+from tlstudy.training import TrainConfig, TransferSchedule, compile_model, seed_everything, set_fine_tuning, \
+    train_head_on_features, train_model
+
+
+def tiny_splits(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 3).astype(np.uint8)
+    x = rng.random((n, 28, 28), dtype=np.float32) * 0.3
+    for label in range(3):
+        x[y == label, 9 * label: 9 * label + 9, :] += 0.6
+    part = Arrays(x, y)
+    return Splits(train=part, val=Arrays(x[:12], y[:12]), test=part, class_names=["a", "b", "c"])
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """A backbone weights file, as the pretrain stage writes it, from a seeded random backbone."""
+    seed_everything(123)
+    path = tmp_path_factory.mktemp("weights") / "backbone.weights.h5"
+    resnet50_backbone(32).save_weights(path)
+    return path
+
+
+def test_resnet_shapes_and_preprocessing():
+    model = build_model("resnet50_scratch", (28, 28), 10, image_size=32)
+    assert model.output_shape == (None, 10)
+    assert model.get_layer(BACKBONE).input_shape == (None, 32, 32, 3)
+    with pytest.raises(ValueError, match="image_size must be at least 32"):
+        build_model("resnet50_scratch", (28, 28), 10, image_size=28)
+
+
+def test_transfer_arm_loads_the_file_and_scratch_arm_does_not(weights_file):
+    config = TrainConfig(epochs=0, batch_size=16, model_options={"image_size": 32})
+    data = tiny_splits()
+    tl, _ = train_model("resnet50_tl", data, config, seed=0, backbone_weights=weights_file)
+    scratch, _ = train_model("resnet50_scratch", data, config, seed=0)
+    reference = resnet50_backbone(32)
+    reference.load_weights(weights_file)
+    kernel = reference.get_layer("conv1_conv").kernel.numpy()
+    np.testing.assert_array_equal(tl.get_layer(BACKBONE).get_layer("conv1_conv").kernel.numpy(), kernel)
+    assert not np.allclose(scratch.get_layer(BACKBONE).get_layer("conv1_conv").kernel.numpy(), kernel)
+    # Paired arms: same seed, same initial head.
+    np.testing.assert_array_equal(tl.get_layer(HEAD).kernel.numpy(), scratch.get_layer(HEAD).kernel.numpy())
+
+
+def test_trainable_weights_per_phase():
+    model = build_model("resnet50_tl", (28, 28), 3, image_size=32)
+    model.get_layer(BACKBONE).trainable = False
+    assert len(model.trainable_weights) == 2  # the head's kernel and bias
+    set_fine_tuning(model, "conv5")
+    conv5 = [w for w in model.get_layer(BACKBONE).trainable_weights]
+    assert conv5 and all(w.path.split("/")[-2].startswith("conv5") for w in conv5)
+    set_fine_tuning(model, "all")
+    assert len(model.trainable_weights) == len(model.get_layer(BACKBONE).trainable_weights) + 2
+    assert len(model.get_layer(BACKBONE).trainable_weights) == 212  # 53 conv + 53 BN layers, 2 weights each
+    with pytest.raises(ValueError, match="fine_tune must be 'all' or one of conv2..conv5"):
+        set_fine_tuning(model, "conv9")
+
+
+def test_cached_features_train_the_same_head_as_the_frozen_model_end_to_end(weights_file):
+    data = tiny_splits()
+    config = TrainConfig(epochs=3, batch_size=16, model_options={"image_size": 32})
+
+    def fresh_model():
+        seed_everything(7)
+        model = build_model("resnet50_tl", (28, 28), 3, image_size=32)
+        model.get_layer(BACKBONE).load_weights(weights_file)
+        return model
+
+    cached = fresh_model()
+    history = train_head_on_features(cached, data, config, epochs=3)
+
+    end_to_end = fresh_model()
+    end_to_end.get_layer(BACKBONE).trainable = False
+    compile_model(end_to_end, config.learning_rate)
+    reference = end_to_end.fit(data.train.x, data.train.y, batch_size=16, epochs=3, shuffle=True, verbose=0,
+                               validation_data=(data.val.x, data.val.y))
+    for a, b in zip(cached.get_layer(HEAD).get_weights(), end_to_end.get_layer(HEAD).get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history["loss"], reference.history["loss"], rtol=1e-4)
+
+
+def test_schedule_spends_the_same_epoch_budget(weights_file):
+    data = tiny_splits()
+    config = TrainConfig(epochs=3, batch_size=16, model_options={"image_size": 32},
+                         schedule=TransferSchedule(frozen_epochs=2, fine_tune="conv5", finetune_lr_factor=0.1))
+    _, tl_history = train_model("resnet50_tl", data, config, seed=0, backbone_weights=weights_file)
+    _, scratch_history = train_model("resnet50_scratch", data, config, seed=0)
+    assert len(tl_history["val_accuracy"]) == len(scratch_history["val_accuracy"]) == 3
+
+
+def small_bn_model():
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(8, kernel_initializer="ones")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_recalibration_changes_only_moving_statistics_and_recovers_batch_statistics():
+    seed_everything(0)
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(512, 4)) * 3 + 5).astype(np.float32)  # far from the initial mean 0, variance 1
+    model = small_bn_model()
+    trainable_before = [w.numpy().copy() for w in model.trainable_weights]
+    bn = next(batchnorm_layers(model))
+    stale = model.predict(x, verbose=0)
+    batch_stats = model(x, training=True).numpy()  # one batch of everything: what the weights "mean"
+    bn.moving_mean.assign(np.zeros(8))  # undo the update that call made
+    bn.moving_variance.assign(np.ones(8))
+
+    assert recalibrate_batchnorm(model, x, batch_size=128) == 1
+    for before, after in zip(trainable_before, model.trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())
+    hidden = x @ np.ones((4, 8), np.float32) + model.layers[1].bias.numpy()
+    np.testing.assert_allclose(bn.moving_mean.numpy(), hidden.mean(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(model.predict(x, verbose=0), batch_stats, atol=0.02)
+    assert np.abs(stale - batch_stats).max() > 0.1, "the stale model should have been wrong to begin with"
+    assert bn.momentum == 0.99 and bn.trainable
