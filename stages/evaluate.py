@@ -34,10 +34,13 @@ def main() -> None:
     model = keras.models.load_model(args.model_file)
     probabilities = model.predict(data.test.x, batch_size=512, verbose=0)
     metrics = classification_metrics(data.test.y, probabilities, data.class_names)
+    names = np.array(data.class_names)
+    columns = {"actual": names[data.test.y], "actual_label": data.test.y}
     if params["evaluate"]["recalibrate_bn"] and any(True for _ in batchnorm_layers(model)):
         # Headline numbers after BatchNorm recalibration on the run's own training images; the raw
         # ones (stale moving statistics) stay alongside, so a reader sees what recalibration changed.
         raw = metrics
+        columns["predicted_label_raw"] = probabilities.argmax(axis=1)
         recalibrate_batchnorm(model, data.train.x, params["train"]["batch_size"])
         probabilities = model.predict(data.test.x, batch_size=512, verbose=0)
         metrics = classification_metrics(data.test.y, probabilities, data.class_names)
@@ -45,10 +48,8 @@ def main() -> None:
         log.info("before BatchNorm recalibration: test accuracy %.4f", raw["accuracy"])
     write_json(Path(args.metrics), metrics)
 
-    names = np.array(data.class_names)
     predicted = probabilities.argmax(axis=1)
-    frame = pd.DataFrame({"actual": names[data.test.y], "predicted": names[predicted],
-                          "actual_label": data.test.y, "predicted_label": predicted})
+    frame = pd.DataFrame({**columns, "predicted": names[predicted], "predicted_label": predicted})
     with atomic_file(Path(args.predictions)) as f:
         frame.to_csv(f, index=False)
     log.info("%s: test accuracy %.4f, %d errors of %d", args.model_file, metrics["accuracy"],

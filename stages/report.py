@@ -1,10 +1,11 @@
 """Stage report: the study's figures, a summary metric file and the Markdown/HTML report."""
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
-from tlstudy import report
+from tlstudy import report, stats
 from tlstudy.fsutil import write_json
 from tlstudy.params import load_params, setup_logging
 
@@ -18,6 +19,7 @@ def main() -> None:
     parser.add_argument("--eda", required=True, help="preprocess's exploratory figures")
     parser.add_argument("--out", required=True, help="report directory")
     parser.add_argument("--summary", required=True, help="JSON summary of all runs")
+    parser.add_argument("--hypothesis", required=True, help="the hypothesis stage's JSON")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -47,7 +49,9 @@ def main() -> None:
         "batch size": params["train"]["batch_size"],
         "learning rate": params["train"]["learning_rate"],
     }
-    md_path, html_path = report.write_report(out, regime, summary, figures)
+    hypothesis = json.loads(Path(args.hypothesis).read_text())
+    verdicts = [stats.sentence(name, result) for name, result in hypothesis.items() if name != "regime"]
+    md_path, html_path = report.write_report(out, regime, summary, figures, verdicts)
     for model, s in summary.items():
         log.info("%-18s test accuracy %.4f (min %.4f, max %.4f over %d seeds)", model, s["accuracy_mean"],
                  s["accuracy_min"], s["accuracy_max"], s["seeds"])

@@ -5,9 +5,9 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
+from dvclive import Live
 from stages.pretrain import BACKBONE_FILE
 from tlstudy.data import load_splits
 from tlstudy.params import load_params, setup_logging

@@ -36,11 +36,15 @@ def set_params(repo: Path, changes: dict) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def project_env() -> dict:
+    """The test's Python first on PATH (stages run `python -m ...`), and a git identity for commits."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+
+
 def run(repo: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
-    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=repo, env=project_env(), capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result.stdout + result.stderr
 
@@ -49,26 +53,31 @@ def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("project")
+def make_repo(repo: Path, changes: dict | None = None) -> Path:
+    """The project's pipeline and code, on the tiny profile, as a fresh git and DVC repository."""
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, repo / name)
     for package in ("stages", "tlstudy"):
         shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
-    set_params(repo, {**TINY, **TINY_TL})
-    dvc = (sys.executable, "-m", "dvc")
+    set_params(repo, {**TINY, **TINY_TL, **(changes or {})})
     run(repo, "git", "init", "-q")
-    run(repo, *dvc, "init", "-q")
+    run(repo, sys.executable, "-m", "dvc", "init", "-q")
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "tiny profile")
-    repo.joinpath("first_run.log").write_text(run(repo, *dvc, "repro"))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("project"))
+    repo.joinpath("first_run.log").write_text(run(repo, sys.executable, "-m", "dvc", "repro"))
     return repo
 
 
 def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     ran = stages_run((repo / "first_run.log").read_text())
-    assert ran == {"fetch", "preprocess", "split", "pretrain", "report"} | runs("train") | runs("evaluate")
+    upstream = {"fetch", "preprocess", "split", "pretrain", "hypothesis", "report"}
+    assert ran == upstream | runs("train") | runs("evaluate")
     for model in MODELS:
         metrics = json.loads((repo / f"metrics/eval/{model}_s0.json").read_text())
         assert metrics["n"] == 5000
@@ -86,9 +95,16 @@ def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     assert json.loads((repo / "models/init/resnet50_scratch/init.json").read_text())["init"] == "random"
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert set(summary) == set(MODELS)
+    hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
+    assert hypothesis["regime"] == {"examples_per_class": 5, "epochs": 2, "source": "mnist", "seeds": 1}
+    transfer = hypothesis["transfer"]
+    assert transfer["verdict"] in (-1, 0, 1) and transfer["ci_low"] <= transfer["delta"] <= transfer["ci_high"]
+    assert transfer["accuracy_a"] == pytest.approx(summary["resnet50_tl"]["accuracy_mean"])
+    assert "raw" in transfer and "raw" not in hypothesis["cnn_vs_mlp"]
     assert json.loads((repo / "metrics/data.json").read_text())["train_images"] == 60000
     html = (repo / "report/report.html").read_text()
     assert html.count("data:image/png;base64,") == 4 and "<td>cnn</td>" in html
+    assert html.index("transfer (resnet50_tl minus resnet50_scratch)") < html.index("Test accuracy over seeds")
     assert "Report: report/report.html" in (repo / "first_run.log").read_text()
     assert len((repo / "data/split/subset_seed0.npy").read_bytes()) > 0
 
@@ -103,7 +119,7 @@ def test_second_repro_runs_nothing(repo):
 def test_changing_epochs_reruns_only_train_evaluate_report(repo):
     set_params(repo, {"train.epochs": 3})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"report"} | runs("train") | runs("evaluate")
+    assert stages_run(output) == {"hypothesis", "report"} | runs("train") | runs("evaluate")
     curve = (repo / "dvclive/mlp_s0/plots/metrics/train/loss.tsv").read_text().splitlines()
     assert len(curve) == 1 + 3  # header and three epochs
 
@@ -111,12 +127,15 @@ def test_changing_epochs_reruns_only_train_evaluate_report(repo):
 def test_changing_the_pretraining_reruns_only_the_transfer_arm(repo):
     set_params(repo, {"pretrain.epochs": 2})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"pretrain", "train@resnet50_tl-0", "evaluate@resnet50_tl-0", "report"}
+    assert stages_run(output) == {"pretrain", "train@resnet50_tl-0", "evaluate@resnet50_tl-0", "hypothesis",
+                                  "report"}
 
 
 def test_adding_a_seed_trains_only_the_new_runs(repo):
     set_params(repo, {"train.seeds": [0, 1], "train.models": ["mlp", "cnn"]})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
     assert stages_run(output) == {"split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
-                                  "report"}
+                                  "hypothesis", "report"}
+    hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
+    assert "transfer" not in hypothesis and set(hypothesis["cnn_vs_mlp"]["p_value_per_seed"]) == {"0", "1"}
     assert json.loads((repo / "metrics/summary.json").read_text())["mlp"]["seeds"] == 2

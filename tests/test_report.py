@@ -49,7 +49,8 @@ def test_report_embeds_figures_and_table(tmp_path):
     figures = {"Curves": tmp_path / "out/curves.png", "Errors": tmp_path / "out/errors.png"}
     plot_curves(runs, figures["Curves"])
     plot_errors(runs, figures["Errors"])
-    md, html = write_report(tmp_path / "out", {"epochs": 10}, summarise(runs), figures)
+    md, html = write_report(tmp_path / "out", {"epochs": 10}, summarise(runs), figures,
+                            verdicts=["transfer: supported & more"])
     text = html.read_text()
     png = base64.b64encode(figures["Errors"].read_bytes()).decode()
     assert png in text and "src=\"http" not in text
@@ -57,3 +58,5 @@ def test_report_embeds_figures_and_table(tmp_path):
     markdown = md.read_text()
     assert "| mlp | 3 | 0.8200 | 0.8000 | 0.8200 | 0.8400 | 18.0 | (no BatchNorm) |" in markdown
     assert "![Curves](curves.png)" in markdown
+    assert markdown.index("- transfer: supported & more") < markdown.index("## Test accuracy")
+    assert "<li>transfer: supported &amp; more</li>" in text

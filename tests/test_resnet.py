@@ -7,8 +7,15 @@ import pytest
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tlstudy.data import Arrays, Splits
 from tlstudy.models import BACKBONE, HEAD, build_model, resnet50_backbone
-from tlstudy.training import TrainConfig, TransferSchedule, compile_model, seed_everything, set_fine_tuning, \
-    train_head_on_features, train_model
+from tlstudy.training import (
+    TrainConfig,
+    TransferSchedule,
+    compile_model,
+    seed_everything,
+    set_fine_tuning,
+    train_head_on_features,
+    train_model,
+)
 
 
 def tiny_splits(n=48, seed=0):

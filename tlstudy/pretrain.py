@@ -132,5 +132,6 @@ def pretrained_backbone(source: str, image_size: int, workdir: Path, weights_fil
         if weights_file is None:
             raise WeightsError("transfer.source is 'path' but transfer.weights_file is null; set it to a Keras "
                                "weights file of ResNet50 without its top")
-        return load_backbone_weights(Path(weights_file), image_size), {"source": "path", "weights_file": Path(weights_file).name}
+        summary = {"source": "path", "weights_file": Path(weights_file).name}
+        return load_backbone_weights(Path(weights_file), image_size), summary
     raise WeightsError(f"transfer.source must be one of {', '.join(SOURCES)}, got {source!r}")

@@ -122,15 +122,20 @@ def _html_table(rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, Path]) -> tuple[Path, Path]:
-    """``report.md`` (figures linked) and ``report.html`` (figures inlined, opens offline)."""
+def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, Path],
+                 verdicts: list[str] = ()) -> tuple[Path, Path]:
+    """``report.md`` (figures linked) and ``report.html`` (figures inlined, opens offline).
+
+    The report opens with the verdicts, one sentence each, then the numbers, then the figures.
+    """
     out_dir = Path(out_dir)
     rows = results_table(summary)
     regime_text = ", ".join(f"{k} = {v}" for k, v in regime.items())
     title = "Transfer-learning study: results"
 
-    md = [f"# {title}", "", f"Regime: {regime_text}.", "", "## Test accuracy over seeds", "",
-          _markdown_table(rows), ""]
+    md = [f"# {title}", "", f"Regime: {regime_text}.", ""]
+    md += [f"- {v}" for v in verdicts] + ([""] if verdicts else [])
+    md += ["## Test accuracy over seeds", "", _markdown_table(rows), ""]
     for caption, path in figures.items():
         rel = Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()
         md += [f"## {caption}", "", f"![{caption}]({rel})", ""]
@@ -138,8 +143,10 @@ def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, 
     with atomic_file(md_path) as f:
         f.write("\n".join(md))
 
-    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>Regime: {html.escape(regime_text)}.</p>",
-             "<h2>Test accuracy over seeds</h2>", _html_table(rows)]
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>Regime: {html.escape(regime_text)}.</p>"]
+    if verdicts:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts) + "</ul>")
+    parts += ["<h2>Test accuracy over seeds</h2>", _html_table(rows)]
     for caption, path in figures.items():
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         parts += [f"<h2>{html.escape(caption)}</h2>",

@@ -1,0 +1,68 @@
+"""The sweep's collection: constructed `dvc exp show --json` data, then real tiny experiments."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_pipeline import make_repo, project_env
+from tlstudy.sweep import collect, parse_exp_show, tables, verdict_table
+
+
+def exp(name, examples, epochs, delta, low, high, verdict, failed=False):
+    summary = {m: {"seeds": 3, "accuracy_mean": 0.6 + d, "accuracy_min": 0.55 + d, "accuracy_median": 0.6 + d,
+                   "accuracy_max": 0.65 + d} for m, d in (("resnet50_scratch", 0.0), ("resnet50_tl", delta))}
+    hypothesis = {"regime": {}, "transfer": {"delta": delta, "ci_low": low, "ci_high": high, "p_value_max": 0.01,
+                                             "verdict": verdict, "raw": {"delta": 0.3, "verdict": 1}}}
+    params = {"data": {"examples_per_class": examples}, "train": {"epochs": epochs}, "transfer": {"source": "mnist"}}
+    data = None if failed else {"params": {"params.yaml": {"data": params}},
+                                "metrics": {"metrics/summary.json": {"data": summary},
+                                            "metrics/hypothesis.json": {"data": hypothesis}}}
+    return {"revs": [{"rev": f"rev-{name}", "name": name, "data": data, "error": None}],
+            "executor": {"state": "failed" if failed else "success"}, "name": name}
+
+
+EXP_SHOW = [{"rev": "workspace", "name": None, "data": {}, "experiments": None},
+            {"rev": "abc123", "name": "main", "data": {}, "experiments": [
+                exp("big", "all", 3, 0.001, -0.01, 0.012, 0),
+                exp("small", 10, 3, 0.10, 0.05, 0.15, 1),
+                exp("mid", 100, 3, 0.04, 0.01, 0.07, 1),
+                exp("broken", 7000, 3, 0, 0, 0, 0, failed=True)]}]
+
+
+def test_parse_and_tables_from_exp_show():
+    experiments = parse_exp_show(EXP_SHOW)
+    assert [(e.name, e.failed) for e in experiments] == [("big", False), ("small", False), ("mid", False),
+                                                         ("broken", True)]
+    accuracy, comparisons = tables(experiments)
+    assert list(comparisons["examples_per_class"]) == [10, 100, "all"], "sorted by size, 'all' last"
+    assert set(accuracy["model"]) == {"resnet50_scratch", "resnet50_tl"}
+    table = verdict_table(comparisons)
+    lines = table.splitlines()
+    assert lines[2].startswith("| 3 | 10 | +10.0 | [+5.0, +15.0] | 0.01 | **supported** | supported |")
+    assert "**supported** |" in lines[3] and "(changes)" not in lines[3]
+    assert "**inconclusive** (changes)" in lines[4]
+
+
+def test_collect_writes_figures_tables_and_failures(tmp_path):
+    result = collect(tmp_path, EXP_SHOW)
+    assert result == {"experiments": 3, "failed": ["broken"]}
+    for name in ("data_efficiency.png", "delta.png", "table.md", "accuracy.csv", "comparisons.csv"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "## broken" in (tmp_path / "failed.md").read_text()
+
+
+@pytest.mark.slow
+def test_sweep_on_real_tiny_experiments_with_one_failure(tmp_path):
+    repo = make_repo(tmp_path, {"train.models": ["mlp", "cnn"]})
+    # 7000 examples per class is more than Fashion-MNIST has: that experiment fails in split.
+    command = [sys.executable, "-m", "tlstudy.sweep", "run", "--examples", "5,10,7000", "--epochs", "1"]
+    result = subprocess.run(command, cwd=repo, env=project_env(), capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 experiments collected into sweep/" in result.stdout
+    accuracy = (repo / "sweep/accuracy.csv").read_text()
+    assert accuracy.count("\n") == 1 + 2 * 2  # header, two experiments of two models
+    failed = (repo / "sweep/failed.md").read_text()
+    assert failed.count("## ") == 1 and "7000" in failed
+    assert "cnn_vs_mlp" in (repo / "sweep/table.md").read_text()
+    assert (repo / "sweep/data_efficiency.png").stat().st_size > 0

@@ -1,0 +1,220 @@
+"""Sweeps over dataset size and epochs: queue a grid of DVC experiments, run it, collect it.
+
+    python -m tlstudy.sweep run --examples 10,100,1000,all --epochs 3,10,30 [-S key=value ...]
+    python -m tlstudy.sweep collect --out sweep
+
+``run`` queues the cross product with ``dvc exp run --queue`` and runs the queue with
+``dvc exp run --run-all``; a failing experiment does not stop the others. ``collect`` reads every
+experiment of the current commit from ``dvc exp show --json`` and writes, under ``--out``: the
+data-efficiency plot (test accuracy against examples per class, one line per model, spread over
+seeds), the transfer delta with its interval against examples per class for each epoch budget, a
+Markdown table marking where the verdict changes, CSVs of the same numbers, and ``failed.md`` with
+each failed experiment's name and the end of its log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tlstudy.explore import save_figure  # noqa: E402
+from tlstudy.fsutil import atomic_file  # noqa: E402
+from tlstudy.params import setup_logging  # noqa: E402
+from tlstudy.stats import VERDICT_WORDS  # noqa: E402
+
+log = logging.getLogger(__name__)
+ALL_EXAMPLES = 6000  # Fashion-MNIST's training images per class: where 'all' sits on the x axis
+
+
+@dataclass
+class Experiment:
+    name: str
+    rev: str
+    params: dict
+    metrics: dict  # metrics file path -> its content
+    failed: bool
+
+
+def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=check)
+
+
+def queue_grid(examples: list[str], epochs: list[str], extra: list[str] = ()) -> None:
+    args = ["exp", "run", "--queue", "-S", f"data.examples_per_class={','.join(examples)}",
+            "-S", f"train.epochs={','.join(epochs)}"]
+    for override in extra:
+        args += ["-S", override]
+    print(dvc(*args).stdout, end="")
+
+
+def run_queue(jobs: int = 1) -> int:
+    """Run every queued experiment; the return code is non-zero if any failed, the others still run."""
+    return subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--run-all", "-j", str(jobs)]).returncode
+
+
+def parse_exp_show(exp_show: list) -> list[Experiment]:
+    """The experiments in ``dvc exp show --json``: baselines hold ranges, each with an executor state
+    (``failed`` for a failed run) and its revisions, the first being the experiment's result."""
+    experiments = []
+    for baseline in exp_show:
+        for exp_range in baseline.get("experiments") or []:
+            failed = (exp_range.get("executor") or {}).get("state") == "failed"
+            revs = exp_range.get("revs") or [{}]
+            state = revs[0]
+            data = state.get("data") or {}
+            params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+            metrics = {path: value.get("data") or {} for path, value in (data.get("metrics") or {}).items()}
+            name = exp_range.get("name") or state.get("name") or state.get("rev", "?")
+            experiments.append(Experiment(name, state.get("rev", ""), params, metrics,
+                                          failed or bool(state.get("error"))))
+    return experiments
+
+
+def failed_queue_tasks() -> list[str]:
+    """Names of queued experiments that failed, from ``dvc queue status``."""
+    names = []
+    for line in dvc("queue", "status", check=False).stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[-1] == "Failed":
+            names.append(fields[1])
+    return names
+
+
+def examples_value(value) -> int:
+    return ALL_EXAMPLES if str(value).lower() == "all" else int(value)
+
+
+def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per (experiment, model) accuracies, and per (experiment, comparison) deltas and verdicts."""
+    accuracy, comparisons = [], []
+    for exp in experiments:
+        if exp.failed or "metrics/summary.json" not in exp.metrics:
+            continue
+        regime = {"experiment": exp.name, "examples_per_class": exp.params["data"]["examples_per_class"],
+                  "epochs": exp.params["train"]["epochs"], "source": exp.params["transfer"]["source"]}
+        for model, s in exp.metrics["metrics/summary.json"].items():
+            accuracy.append({**regime, "model": model, **s})
+        for name, c in exp.metrics.get("metrics/hypothesis.json", {}).items():
+            if name == "regime":
+                continue
+            raw = c.get("raw", {})
+            comparisons.append({**regime, "comparison": name, "delta": c["delta"], "ci_low": c["ci_low"],
+                                "ci_high": c["ci_high"], "p_value_max": c["p_value_max"], "verdict": c["verdict"],
+                                "raw_delta": raw.get("delta"), "raw_verdict": raw.get("verdict")})
+    accuracy, comparisons = pd.DataFrame(accuracy), pd.DataFrame(comparisons)
+    for frame in (accuracy, comparisons):
+        if len(frame):
+            frame["x"] = frame["examples_per_class"].map(examples_value)
+            frame.sort_values(["epochs", "x"], inplace=True)
+    return accuracy, comparisons
+
+
+def plot_data_efficiency(accuracy: pd.DataFrame, path: Path) -> None:
+    budgets = sorted(accuracy["epochs"].unique())
+    fig, axes = plt.subplots(1, len(budgets), figsize=(5 * len(budgets), 4), squeeze=False, sharey=True)
+    for ax, epochs in zip(axes[0], budgets):
+        for i, (model, rows) in enumerate(accuracy[accuracy["epochs"] == epochs].groupby("model", sort=False)):
+            spread = [rows["accuracy_mean"] - rows["accuracy_min"], rows["accuracy_max"] - rows["accuracy_mean"]]
+            ax.errorbar(rows["x"], rows["accuracy_mean"], yerr=spread, marker="o", capsize=3, label=model,
+                        color=f"C{i}")
+        ax.set_xscale("log")
+        ax.set_title(f"{epochs} epochs")
+        ax.set_xlabel("training examples per class (all = 6000)")
+    axes[0, 0].set_ylabel("test accuracy (mean; bars: min to max over seeds)")
+    axes[0, 0].legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def plot_delta(comparisons: pd.DataFrame, path: Path, comparison: str = "transfer") -> None:
+    rows = comparisons[comparisons["comparison"] == comparison]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (epochs, group) in enumerate(rows.groupby("epochs")):
+        error = [group["delta"] - group["ci_low"], group["ci_high"] - group["delta"]]
+        ax.errorbar(group["x"] * (1 + 0.04 * i), 100 * group["delta"], yerr=100 * np.array(error), marker="o",
+                    capsize=3, label=f"{epochs} epochs")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples per class (all = 6000)")
+    ax.set_ylabel("accuracy(tl) - accuracy(scratch), points")
+    ax.set_title("Transfer advantage with its 95% interval")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def verdict_table(comparisons: pd.DataFrame, comparison: str = "transfer") -> str:
+    """Markdown: one row per regime; a mark where the verdict differs from the next smaller dataset."""
+    lines = ["| epochs | examples per class | delta (points) | 95% interval | max p | verdict | raw verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for epochs, group in comparisons[comparisons["comparison"] == comparison].groupby("epochs"):
+        previous = None
+        for _, r in group.iterrows():
+            mark = " (changes)" if previous is not None and r["verdict"] != previous else ""
+            raw = VERDICT_WORDS[int(r["raw_verdict"])] if pd.notna(r["raw_verdict"]) else "-"
+            lines.append(f"| {epochs} | {r['examples_per_class']} | {100 * r['delta']:+.1f} | "
+                         f"[{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}] | {r['p_value_max']:.2g} | "
+                         f"**{VERDICT_WORDS[int(r['verdict'])]}**{mark} | {raw} |")
+            previous = r["verdict"]
+    return "\n".join(lines) + "\n"
+
+
+def collect(out: Path, exp_show: list | None = None) -> dict:
+    """Write the sweep's figures and tables under ``out``; return counts of what was collected."""
+    if exp_show is None:
+        exp_show = json.loads(dvc("exp", "show", "--json").stdout)
+    experiments = parse_exp_show(exp_show)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = sorted({e.name for e in experiments if e.failed} | set(failed_queue_tasks()))
+    with atomic_file(out / "failed.md") as f:
+        f.write("# Failed experiments\n\n" + ("none\n" if not failed else ""))
+        for name in failed:
+            logs = dvc("queue", "logs", name, check=False)
+            f.write(f"## {name}\n\n```\n{(logs.stdout + logs.stderr)[-3000:]}\n```\n\n")
+            log.warning("experiment %s failed; its log is in %s", name, out / "failed.md")
+    accuracy, comparisons = tables(experiments)
+    if len(accuracy):
+        accuracy.to_csv(out / "accuracy.csv", index=False)
+        plot_data_efficiency(accuracy, out / "data_efficiency.png")
+    if len(comparisons):
+        comparisons.to_csv(out / "comparisons.csv", index=False)
+        with atomic_file(out / "table.md") as f:
+            for name in comparisons["comparison"].unique():
+                f.write(f"## {name}\n\n{verdict_table(comparisons, name)}\n")
+        if (comparisons["comparison"] == "transfer").any():
+            plot_delta(comparisons, out / "delta.png")
+    return {"experiments": len({e.name for e in experiments if not e.failed}), "failed": failed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="queue the grid, run it, then collect")
+    run.add_argument("--examples", default="10,100,1000,all", help="data.examples_per_class values")
+    run.add_argument("--epochs", default="3,10,30", help="train.epochs values")
+    run.add_argument("-S", "--set", action="append", default=[], help="more overrides for every experiment")
+    run.add_argument("--jobs", type=int, default=1, help="experiments at a time (each uses every core)")
+    run.add_argument("--out", default="sweep")
+    collect_parser = commands.add_parser("collect", help="collect the experiments of the current commit")
+    collect_parser.add_argument("--out", default="sweep")
+    args = parser.parse_args()
+    setup_logging()
+    if args.command == "run":
+        queue_grid(args.examples.split(","), args.epochs.split(","), args.set)
+        run_queue(args.jobs)
+    result = collect(Path(args.out))
+    print(f"{result['experiments']} experiments collected into {args.out}/; failed: {result['failed'] or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
