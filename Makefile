@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Stages call `python -m stages.<name>`: the virtual environment's python must come first.
 RUN    := PATH="$(BIN):$$PATH"
 
-.PHONY: setup dataset repro test test-fast benchmark
+.PHONY: setup dataset repro test test-fast benchmark sweep
 
 setup: $(STAMP) dataset
 
@@ -38,3 +38,9 @@ test-fast: setup
 # Training throughput: the project's path against plain model.fit, cached features against end to end.
 benchmark: setup
 	$(RUN) $(BIN)/python -m benchmarks.throughput
+
+# A grid of DVC experiments over dataset size and epochs, collected into sweep/.
+EXAMPLES ?= 10,100,1000,all
+EPOCHS   ?= 3,10,30
+sweep: setup
+	$(RUN) $(BIN)/python -m tlstudy.sweep run --examples $(EXAMPLES) --epochs $(EPOCHS)
