@@ -31,7 +31,7 @@ def main() -> None:
 
     params = load_params()
     data = load_splits(Path(args.processed), Path(args.split), args.seed)
-    model = keras.models.load_model(args.model_file)
+    model = keras.models.load_model(args.model_file, compile=False)
     probabilities = model.predict(data.test.x, batch_size=512, verbose=0)
     metrics = classification_metrics(data.test.y, probabilities, data.class_names)
     names = np.array(data.class_names)

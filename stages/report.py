@@ -32,12 +32,14 @@ def main() -> None:
     ]
     out = Path(args.out)
     figures = {
-        "Training and validation curves": out / "curves.png",
+        # The ResNets' validation curves use BatchNorm moving statistics as they stood at each epoch,
+        # before the recalibration that evaluate applies: read them as "raw".
+        "Training and validation curves (ResNet validation: before BatchNorm recalibration)": out / "curves.png",
         "Test errors per model": out / "errors.png",
         "Training images per class": Path(args.eda) / "label_counts.png",
         "The first ten training images": Path(args.eda) / "samples.png",
     }
-    report.plot_curves(runs, figures["Training and validation curves"])
+    report.plot_curves(runs, out / "curves.png")
     report.plot_errors(runs, figures["Test errors per model"])
     summary = report.summarise(runs)
     write_json(Path(args.summary), summary)

@@ -34,6 +34,9 @@ def test_parse_and_tables_from_exp_show():
     experiments = parse_exp_show(EXP_SHOW)
     assert [(e.name, e.failed) for e in experiments] == [("big", False), ("small", False), ("mid", False),
                                                          ("broken", True)]
+    baseline = exp("main", 1000, 3, 0.0, -0.01, 0.01, 0)["revs"][0]
+    with_baseline = [{**baseline, "rev": "abc123", "experiments": EXP_SHOW[1]["experiments"]}]
+    assert [e.name for e in parse_exp_show(with_baseline)][:2] == ["main", "big"], "the commit is a regime too"
     accuracy, comparisons = tables(experiments)
     assert list(comparisons["examples_per_class"]) == [10, 100, "all"], "sorted by size, 'all' last"
     assert set(accuracy["model"]) == {"resnet50_scratch", "resnet50_tl"}
@@ -59,7 +62,7 @@ def test_sweep_on_real_tiny_experiments_with_one_failure(tmp_path):
     command = [sys.executable, "-m", "tlstudy.sweep", "run", "--examples", "5,10,7000", "--epochs", "1"]
     result = subprocess.run(command, cwd=repo, env=project_env(), capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "2 experiments collected into sweep/" in result.stdout
+    assert "2 experiments collected into sweep/" in result.stdout  # the commit was never run: no metrics
     accuracy = (repo / "sweep/accuracy.csv").read_text()
     assert accuracy.count("\n") == 1 + 2 * 2  # header, two experiments of two models
     failed = (repo / "sweep/failed.md").read_text()

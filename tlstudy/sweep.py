@@ -69,6 +69,11 @@ def parse_exp_show(exp_show: list) -> list[Experiment]:
     (``failed`` for a failed run) and its revisions, the first being the experiment's result."""
     experiments = []
     for baseline in exp_show:
+        # The commit itself is a regime too (the workspace is not: it may be half-run).
+        data = baseline.get("data") or {}
+        if baseline.get("rev") != "workspace" and data.get("metrics"):
+            exp_range = {"name": baseline.get("name") or baseline["rev"][:7], "revs": [baseline]}
+            baseline = {**baseline, "experiments": [exp_range, *(baseline.get("experiments") or [])]}
         for exp_range in baseline.get("experiments") or []:
             failed = (exp_range.get("executor") or {}).get("state") == "failed"
             revs = exp_range.get("revs") or [{}]
