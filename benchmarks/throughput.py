@@ -2,16 +2,21 @@
 study's plain ``model.fit`` on in-memory arrays, and the frozen phase with cached features against
 the frozen phase trained end to end.
 
-    python -m benchmarks.throughput            # about 5 minutes on 2 CPU cores
+    python -m benchmarks.throughput            # about 10 minutes on 2 CPU cores
     python -m benchmarks.throughput --quick    # a smoke run of the same code
 
 Throughput counts training images per second over the epochs after the first (the first pays for
-graph tracing). Ratios above 1 favour the project's path.
+graph tracing); each path runs in a fresh process, alternately, and the best of ``--repeats`` counts.
+Ratios above 1 favour the project's path.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import subprocess
+import sys
 import time
 
 import keras
@@ -79,29 +84,53 @@ def frozen_phase(data: Splits, epochs: int, image_size: int) -> tuple[float, flo
     return times[0], times[1]
 
 
+def measure(path: str, name: str, n: int, epochs: int) -> float:
+    """One throughput measurement in this process (``--one``)."""
+    data = synthetic(n, 256)
+    config = TrainConfig(epochs=epochs, batch_size=128,
+                         model_options={"image_size": 32} if name.startswith("resnet50") else {})
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' epoch lines would break the table
+        return plain_fit(name, data, config) if path == "plain" else project_fit(name, data, config)
+
+
+def measure_in_subprocess(path: str, name: str, n: int, epochs: int) -> float:
+    """A fresh process per measurement: TensorFlow's determinism switch, which the project's path turns
+    on, cannot be turned off again within a process."""
+    command = [sys.executable, "-m", "benchmarks.throughput", "--one", path, name, str(n), str(epochs)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the code, not the speed")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each path; the best counts")
+    parser.add_argument("--one", nargs=4, metavar=("PATH", "MODEL", "N", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        path, name, n, epochs = args.one
+        print(measure(path, name, int(n), int(epochs)))
+        return
     scale = 0.05 if args.quick else 1.0
     sizes = {"mlp": (20000, 4), "cnn": (8000, 3), "resnet50_scratch": (512, 3)}
-    options = {"resnet50_scratch": {"image_size": 32}}
 
-    print(f"{'model':<18}{'images':>8}{'plain fit img/s':>18}{'project img/s':>16}{'ratio':>8}")
+    print(f"{'model':<18}{'images':>8}{'plain fit img/s':>18}{'project img/s':>16}{'ratio':>8}", flush=True)
     for name, (n, epochs) in sizes.items():
         n = max(256, int(n * scale))
-        data = synthetic(n, 256)
-        config = TrainConfig(epochs=epochs, batch_size=128, model_options=options.get(name, {}))
-        plain = plain_fit(name, data, config)
-        project = project_fit(name, data, config)
+        rates = {"plain": [], "project": []}
+        for _ in range(args.repeats):
+            for path in rates:
+                rates[path].append(measure_in_subprocess(path, name, n, epochs))
+        plain, project = max(rates["plain"]), max(rates["project"])
         print(f"{name:<18}{n:>8}{plain:>18.0f}{project:>16.0f}{project / plain:>8.2f}", flush=True)
 
     n = max(256, int(1000 * scale))
     data = synthetic(n, max(256, int(1000 * scale)))
     print(f"\nfrozen phase, {n} training + {len(data.val)} validation images, ResNet50 at 32x32 (seconds)")
-    print(f"{'head epochs':<14}{'cached features':>16}{'end to end':>12}{'speed-up':>10}")
+    print(f"{'head epochs':<14}{'cached features':>16}{'end to end':>12}{'speed-up':>10}", flush=True)
     for epochs in (1, 3, 10):
-        cached, end_to_end = frozen_phase(data, epochs, 32)
+        with contextlib.redirect_stdout(io.StringIO()):
+            cached, end_to_end = frozen_phase(data, epochs, 32)
         print(f"{epochs:<14}{cached:>16.1f}{end_to_end:>12.1f}{end_to_end / cached:>10.1f}", flush=True)
 
 
