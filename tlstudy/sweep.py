@@ -71,7 +71,8 @@ def parse_exp_show(exp_show: list) -> list[Experiment]:
     for baseline in exp_show:
         # The commit itself is a regime too (the workspace is not: it may be half-run).
         data = baseline.get("data") or {}
-        if baseline.get("rev") != "workspace" and data.get("metrics"):
+        has_metrics = any((value or {}).get("data") for value in (data.get("metrics") or {}).values())
+        if baseline.get("rev") != "workspace" and has_metrics:
             exp_range = {"name": baseline.get("name") or baseline["rev"][:7], "revs": [baseline]}
             baseline = {**baseline, "experiments": [exp_range, *(baseline.get("experiments") or [])]}
         for exp_range in baseline.get("experiments") or []:
@@ -118,12 +119,15 @@ def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
             comparisons.append({**regime, "comparison": name, "delta": c["delta"], "ci_low": c["ci_low"],
                                 "ci_high": c["ci_high"], "p_value_max": c["p_value_max"], "verdict": c["verdict"],
                                 "raw_delta": raw.get("delta"), "raw_verdict": raw.get("verdict")})
-    accuracy, comparisons = pd.DataFrame(accuracy), pd.DataFrame(comparisons)
-    for frame in (accuracy, comparisons):
-        if len(frame):
-            frame["x"] = frame["examples_per_class"].map(examples_value)
-            frame.sort_values(["epochs", "x"], inplace=True)
-    return accuracy, comparisons
+    return _by_regime(pd.DataFrame(accuracy)), _by_regime(pd.DataFrame(comparisons))
+
+
+def _by_regime(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sorted by epochs, then dataset size ('all' last), with the size as a number in ``x``."""
+    if not len(frame):
+        return frame
+    frame = frame.assign(x=frame["examples_per_class"].map(examples_value))
+    return frame.sort_values(["epochs", "x"], ignore_index=True)
 
 
 def plot_data_efficiency(accuracy: pd.DataFrame, path: Path) -> None:
@@ -180,7 +184,10 @@ def collect(out: Path, exp_show: list | None = None) -> dict:
         exp_show = json.loads(dvc("exp", "show", "--json").stdout)
     experiments = parse_exp_show(exp_show)
     out.mkdir(parents=True, exist_ok=True)
+    # A failed queued run can show in `dvc exp show` without its state; the queue knows it failed.
     failed = sorted({e.name for e in experiments if e.failed} | set(failed_queue_tasks()))
+    for e in experiments:
+        e.failed = e.failed or e.name in failed
     with atomic_file(out / "failed.md") as f:
         f.write("# Failed experiments\n\n" + ("none\n" if not failed else ""))
         for name in failed:
@@ -198,7 +205,8 @@ def collect(out: Path, exp_show: list | None = None) -> dict:
                 f.write(f"## {name}\n\n{verdict_table(comparisons, name)}\n")
         if (comparisons["comparison"] == "transfer").any():
             plot_delta(comparisons, out / "delta.png")
-    return {"experiments": len({e.name for e in experiments if not e.failed}), "failed": failed}
+    collected = int(accuracy["experiment"].nunique()) if len(accuracy) else 0
+    return {"experiments": collected, "failed": failed}
 
 
 def main() -> None:
