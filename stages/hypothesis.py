@@ -4,6 +4,7 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tlstudy import stats
@@ -13,12 +14,14 @@ from tlstudy.params import load_params, setup_logging
 log = logging.getLogger("hypothesis")
 
 
-def correctness(predictions_dir: Path, model: str, seeds: list[int], column: str) -> list:
-    rows = []
-    for seed in seeds:
-        frame = pd.read_csv(predictions_dir / f"{model}_s{seed}.csv")
-        rows.append((frame["actual_label"] == frame[column]).to_numpy())
-    return rows
+def correctness(predictions_dir: Path, model: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-seed, per-test-image correctness of ``model``, after and (if evaluate kept it) before
+    BatchNorm recalibration; each predictions file is read once."""
+    frames = [pd.read_csv(predictions_dir / f"{model}_s{seed}.csv") for seed in seeds]
+    correct = np.array([f["actual_label"] == f["predicted_label"] for f in frames])
+    if "predicted_label_raw" not in frames[0]:
+        return correct, None
+    return correct, np.array([f["actual_label"] == f["predicted_label_raw"] for f in frames])
 
 
 def main() -> None:
@@ -39,15 +42,11 @@ def main() -> None:
         if a not in models or b not in models:
             log.info("%s: skipped, %s and %s are not both in train.models", name, a, b)
             continue
-        comparison = {"a": a, "b": b, **stats.compare(correctness(predictions, a, seeds, "predicted_label"),
-                                                      correctness(predictions, b, seeds, "predicted_label"),
-                                                      seeds, resamples)}
-        raw_a, raw_b = (pd.read_csv(predictions / f"{m}_s{seeds[0]}.csv").columns for m in (a, b))
-        if "predicted_label_raw" in raw_a or "predicted_label_raw" in raw_b:
-            column = {m: "predicted_label_raw" if "predicted_label_raw" in cols else "predicted_label"
-                      for m, cols in ((a, raw_a), (b, raw_b))}
-            raw = stats.compare(correctness(predictions, a, seeds, column[a]),
-                                correctness(predictions, b, seeds, column[b]), seeds, resamples)
+        (correct_a, raw_a), (correct_b, raw_b) = (correctness(predictions, m, seeds) for m in (a, b))
+        comparison = {"a": a, "b": b, **stats.compare(correct_a, correct_b, seeds, resamples)}
+        if raw_a is not None or raw_b is not None:  # a model without BatchNorm has no raw predictions
+            raw = stats.compare(correct_a if raw_a is None else raw_a, correct_b if raw_b is None else raw_b,
+                                seeds, resamples)
             comparison["raw"] = {k: raw[k] for k in ("accuracy_a", "accuracy_b", "delta", "ci_low", "ci_high",
                                                      "verdict")}
         result[name] = comparison
