@@ -31,11 +31,13 @@ import pandas as pd  # noqa: E402
 
 from tlstudy.explore import save_figure  # noqa: E402
 from tlstudy.fsutil import atomic_file  # noqa: E402
+from tlstudy.idx import FASHION_MNIST  # noqa: E402
 from tlstudy.params import setup_logging  # noqa: E402
 from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 
 log = logging.getLogger(__name__)
-ALL_EXAMPLES = 6000  # Fashion-MNIST's training images per class: where 'all' sits on the x axis
+# Fashion-MNIST's training images per class (6000): where 'all' sits on the x axis.
+ALL_EXAMPLES = FASHION_MNIST.files[0].count // len(FASHION_MNIST.class_names)
 
 
 @dataclass
