@@ -41,7 +41,8 @@ def main() -> None:
         # ones (stale moving statistics) stay alongside, so a reader sees what recalibration changed.
         raw = metrics
         columns["predicted_label_raw"] = probabilities.argmax(axis=1)
-        recalibrate_batchnorm(model, data.train.x, params["train"]["batch_size"])
+        layers = recalibrate_batchnorm(model, data.train.x, params["train"]["batch_size"])
+        log.info("recalibrated %d trained BatchNorm layers (frozen ones keep their statistics)", layers)
         probabilities = model.predict(data.test.x, batch_size=512, verbose=0)
         metrics = classification_metrics(data.test.y, probabilities, data.class_names)
         metrics["raw"] = {k: raw[k] for k in ("loss", "accuracy", "errors")}

@@ -11,6 +11,7 @@ from tlstudy.training import (
     TrainConfig,
     TransferSchedule,
     compile_model,
+    save_model,
     seed_everything,
     set_fine_tuning,
     train_head_on_features,
@@ -96,13 +97,35 @@ def test_cached_features_train_the_same_head_as_the_frozen_model_end_to_end(weig
     np.testing.assert_allclose(history["loss"], reference.history["loss"], rtol=1e-4)
 
 
-def test_schedule_spends_the_same_epoch_budget(weights_file):
+def test_schedule_spends_the_same_epoch_budget(weights_file, tmp_path):
     data = tiny_splits()
     config = TrainConfig(epochs=3, batch_size=16, model_options={"image_size": 32},
                          schedule=TransferSchedule(frozen_epochs=2, fine_tune="conv5", finetune_lr_factor=0.1))
-    _, tl_history = train_model("resnet50_tl", data, config, seed=0, backbone_weights=weights_file)
+    tl, tl_history = train_model("resnet50_tl", data, config, seed=0, backbone_weights=weights_file)
     _, scratch_history = train_model("resnet50_scratch", data, config, seed=0)
     assert len(tl_history["val_accuracy"]) == len(scratch_history["val_accuracy"]) == 3
+    # The saved model remembers which BatchNorm layers trained: conv5's 10, not the frozen stages'.
+    save_model(tl, tmp_path / "tl.keras")
+    loaded = keras.models.load_model(tmp_path / "tl.keras", compile=False)
+    frozen_bn = [layer for layer in batchnorm_layers(loaded) if not layer.name.startswith("conv5")]
+    before = [layer.moving_mean.numpy().copy() for layer in frozen_bn]
+    assert recalibrate_batchnorm(loaded, data.train.x, batch_size=16) == 10
+    for layer, mean in zip(frozen_bn, before):
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), mean)
+
+
+def test_a_budget_spent_frozen_leaves_the_backbone_statistics_alone(weights_file, tmp_path):
+    """Recalibrating a backbone that never trained would move the features its head learned on."""
+    data = tiny_splits()
+    config = TrainConfig(epochs=2, batch_size=16, model_options={"image_size": 32},
+                         schedule=TransferSchedule(frozen_epochs=3))
+    model, history = train_model("resnet50_tl", data, config, seed=0, backbone_weights=weights_file)
+    assert len(history["val_accuracy"]) == 2
+    save_model(model, tmp_path / "tl.keras")
+    loaded = keras.models.load_model(tmp_path / "tl.keras", compile=False)
+    before = loaded.predict(data.test.x, verbose=0)
+    assert recalibrate_batchnorm(loaded, data.train.x, batch_size=16) == 0
+    np.testing.assert_array_equal(loaded.predict(data.test.x, verbose=0), before)
 
 
 def small_bn_model():
@@ -133,3 +156,18 @@ def test_recalibration_changes_only_moving_statistics_and_recovers_batch_statist
     np.testing.assert_allclose(model.predict(x, verbose=0), batch_stats, atol=0.02)
     assert np.abs(stale - batch_stats).max() > 0.1, "the stale model should have been wrong to begin with"
     assert bn.momentum == 0.99 and bn.trainable
+
+
+def test_recalibration_skips_frozen_batchnorm_layers_nested_or_not():
+    seed_everything(0)
+    x = (np.random.default_rng(0).normal(size=(64, 4)) * 3 + 5).astype(np.float32)
+    model = small_bn_model()
+    bn = next(batchnorm_layers(model))
+    bn.trainable = False
+    assert recalibrate_batchnorm(model, x) == 0
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), np.zeros(8))
+    outer = keras.Sequential([keras.Input((4,)), small_bn_model()])
+    outer.layers[0].trainable = False  # a frozen inner model freezes its BatchNorm, whatever the layer's flag
+    assert recalibrate_batchnorm(outer, x) == 0
+    outer.layers[0].trainable = True
+    assert recalibrate_batchnorm(outer, x) == 1

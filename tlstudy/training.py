@@ -135,8 +135,11 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
                  config.schedule.fine_tune)
         if start:
             _extend(history, train_head_on_features(model, data, config, start, callbacks))
-        set_fine_tuning(model, config.schedule.fine_tune)
-        learning_rate *= config.schedule.finetune_lr_factor
+        if config.epochs > start:
+            set_fine_tuning(model, config.schedule.fine_tune)
+            learning_rate *= config.schedule.finetune_lr_factor
+        else:  # the budget ends with the frozen phase: the saved model says its backbone never trained
+            model.get_layer(BACKBONE).trainable = False
     compile_model(model, learning_rate)  # after any change of `trainable`, which needs a recompile
     log.info("training %s (seed %d) on %d images for %d epochs", name, seed, len(data.train), config.epochs)
     if config.epochs > start:
