@@ -13,6 +13,7 @@ from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tlstudy.data import load_splits
 from tlstudy.evaluation import classification_metrics
 from tlstudy.fsutil import atomic_file, write_json
+from tlstudy.models import RgbToBgr  # noqa: F401  (registered, for loading face-age ResNets)
 from tlstudy.params import load_params, setup_logging
 
 log = logging.getLogger("evaluate")

@@ -35,7 +35,8 @@ def main() -> None:
     resamples = int(params["hypothesis"]["bootstrap_resamples"])
     predictions = Path(args.predictions)
 
-    result = {"regime": {"examples_per_class": params["data"]["examples_per_class"],
+    result = {"regime": {"task": params["data"].get("task", "fashion_mnist"),
+                         "examples_per_class": params["data"]["examples_per_class"],
                          "epochs": params["train"]["epochs"], "source": params["transfer"]["source"],
                          "seeds": len(seeds)}}
     for name, (a, b) in params["hypothesis"]["comparisons"].items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tlstudy import report, stats
 from tlstudy.fsutil import write_json
-from tlstudy.params import load_params, setup_logging
+from tlstudy.params import load_params, setup_logging, task_of
 
 log = logging.getLogger("report")
 
@@ -36,14 +36,19 @@ def main() -> None:
         # before the recalibration that evaluate applies: read them as "raw".
         "Training and validation curves (ResNet validation: before BatchNorm recalibration)": out / "curves.png",
         "Test errors per model": out / "errors.png",
-        "Training images per class": Path(args.eda) / "label_counts.png",
-        "The first ten training images": Path(args.eda) / "samples.png",
     }
+    eda = Path(args.eda) / "figures"
+    face_task = task_of(params) == "face_age"
+    figures["Images per age group" if face_task else "Training images per class"] = eda / "label_counts.png"
+    figures["One image per age group" if face_task else "The first ten training images"] = eda / "samples.png"
+    if (eda / "ages.png").exists():
+        figures["Ages, with the age groups' edges"] = eda / "ages.png"
     report.plot_curves(runs, out / "curves.png")
     report.plot_errors(runs, figures["Test errors per model"])
     summary = report.summarise(runs)
     write_json(Path(args.summary), summary)
     regime = {
+        "task": params["data"].get("task", "fashion_mnist"),
         "examples per class": params["data"]["examples_per_class"],
         "pretrained backbone": params["transfer"]["source"],
         "epochs": params["train"]["epochs"],

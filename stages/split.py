@@ -1,7 +1,11 @@
-"""Stage split: the study's validation/test split and one stratified training subset per seed.
+"""Stage split: train, validation and test, and one stratified training subset per seed.
 
-Writes indices only: ``indices.npz`` (validation and test indices into the official test set) and
-``subset_seed<N>.npy`` (training indices for seed N), so each training run depends on its own file.
+Fashion-MNIST: the study's split, the official test images halved into validation and test.
+Face-age: AI-Hub's families by number ranges (the study's split), else identities drawn at random
+(a family or person never spans two splits), else images drawn with the classes' proportions.
+
+Writes indices into the processed arrays only: ``indices.npz`` (train, val, test) and
+``subset_seed<N>.npy`` (seed N's training images), so each training run depends on its own file.
 """
 
 import argparse
@@ -12,10 +16,34 @@ import numpy as np
 
 from tlstudy.data import subset_file
 from tlstudy.fsutil import atomic_dir
-from tlstudy.params import load_params, setup_logging
-from tlstudy.splits import parse_examples_per_class, split_test_in_half, stratified_subset
+from tlstudy.params import load_params, setup_logging, task_of
+from tlstudy.splits import (
+    parse_examples_per_class,
+    split_by_family_ranges,
+    split_by_group,
+    split_stratified,
+    split_test_in_half,
+    stratified_subset,
+)
 
 log = logging.getLogger("split")
+
+
+def assign(y: np.ndarray, group: np.ndarray, preset: np.ndarray, params: dict) -> tuple[dict, str]:
+    """Train, validation and test indices, and how they were drawn."""
+    split = params["split"]
+    if task_of(params) == "fashion_mnist":
+        train, test_pool = np.flatnonzero(preset == 0), np.flatnonzero(preset == 1)
+        (val, _), (test, _) = split_test_in_half(test_pool, y[test_pool], split["test_size"], split["random_state"])
+        return {"train": train, "val": val, "test": test}, "official train; official test halved"
+    face = split["face_age"]
+    if params["face_age"]["format"] == "aihub" and face.get("families"):
+        return split_by_family_ranges(group, face["families"]), f"by family number: {face['families']}"
+    if (group != "").all():
+        parts = split_by_group(group, face["val_size"], face["test_size"], split["random_state"])
+        return parts, "by identity, at random"
+    parts = split_stratified(y, face["val_size"], face["test_size"], split["random_state"])
+    return parts, "stratified by age group, at random"
 
 
 def main() -> None:
@@ -28,18 +56,19 @@ def main() -> None:
 
     per_class = parse_examples_per_class(params["data"]["examples_per_class"])
     with np.load(args.processed) as d:
-        y_train, y_test = d["y_train"], d["y_test"]
-    index = np.arange(len(y_test))
-    (val_idx, _), (test_idx, _) = split_test_in_half(
-        index, y_test, params["split"]["test_size"], params["split"]["random_state"])
+        y, group, preset = d["y"], d["group"], d["preset"]
+    parts, how = assign(y, group, preset, params)
+    for name, index in parts.items():
+        if not len(index):
+            raise SystemExit(f"split: the {name} split is empty ({how}); check the split params in params.yaml")
 
     with atomic_dir(Path(args.out)) as tmp:
-        np.savez(tmp / "indices.npz", val=val_idx, test=test_idx)
+        np.savez(tmp / "indices.npz", **parts)
         for seed in params["train"]["seeds"]:
-            subset = stratified_subset(y_train, per_class, seed)
+            subset = parts["train"][stratified_subset(y[parts["train"]], per_class, seed)]
             np.save(subset_file(tmp, seed), subset)
             log.info("seed %s: %d training examples", seed, len(subset))
-    log.info("validation %d, test %d", len(val_idx), len(test_idx))
+    log.info("split %s: train %d, validation %d, test %d", how, *(len(parts[k]) for k in ("train", "val", "test")))
 
 
 if __name__ == "__main__":

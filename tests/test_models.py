@@ -29,6 +29,18 @@ def test_cnn_is_the_studys():
     assert model.output_shape == (None, 10)
 
 
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_uint8_images_are_scaled_inside_the_model(name):
+    """Face-age images arrive as uint8 RGB: the model scales them, the same as float images / 255."""
+    x = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    keras.utils.set_random_seed(0)
+    as_uint8 = build_model(name, (16, 16, 3), 8, "uint8")
+    as_float = build_model(name, (16, 16, 3), 8)
+    as_float.set_weights(as_uint8.get_weights())
+    assert layer_kinds(as_uint8)[0] == "Rescaling" and layer_kinds(as_float)[0] != "Rescaling"
+    np.testing.assert_allclose(as_uint8.predict(x, verbose=0), as_float.predict(x / 255.0, verbose=0), atol=1e-6)
+
+
 def test_unknown_model_lists_known_ones():
     with pytest.raises(ValueError, match="unknown model 'vgg'; known models: .*cnn.*mlp"):
         build_model("vgg", (28, 28), 10)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.face_layouts import write_aihub
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +97,8 @@ def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert set(summary) == set(MODELS)
     hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
-    assert hypothesis["regime"] == {"examples_per_class": 5, "epochs": 2, "source": "mnist", "seeds": 1}
+    assert hypothesis["regime"] == {"task": "fashion_mnist", "examples_per_class": 5, "epochs": 2,
+                                    "source": "mnist", "seeds": 1}
     transfer = hypothesis["transfer"]
     assert transfer["verdict"] in (-1, 0, 1) and transfer["ci_low"] <= transfer["delta"] <= transfer["ci_high"]
     assert transfer["accuracy_a"] == pytest.approx(summary["resnet50_tl"]["accuracy_mean"])
@@ -109,11 +111,12 @@ def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     assert len((repo / "data/split/subset_seed0.npy").read_bytes()) > 0
 
 
-def test_second_repro_runs_nothing(repo):
-    dvc = (sys.executable, "-m", "dvc")
-    output = run(repo, *dvc, "repro")
-    assert stages_run(output) == set()
-    assert "Data and pipelines are up to date" in output
+def test_second_repro_runs_only_the_fetch_check(repo):
+    """fetch always runs (a face folder outside the repository can change unseen); its output is
+    unchanged, so nothing after it runs."""
+    output = run(repo, sys.executable, "-m", "dvc", "repro")
+    assert stages_run(output) == {"fetch"}
+    assert "Stage 'preprocess' didn't change, skipping" in output
 
 
 def test_changing_epochs_reruns_only_train_evaluate_report(repo):
@@ -139,3 +142,34 @@ def test_adding_a_seed_trains_only_the_new_runs(repo):
     hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
     assert "transfer" not in hypothesis and set(hypothesis["cnn_vs_mlp"]["p_value_per_seed"]) == {"0", "1"}
     assert json.loads((repo / "metrics/summary.json").read_text())["mlp"]["seeds"] == 2
+
+
+@pytest.fixture(scope="module")
+def face_repo(tmp_path_factory):
+    """The whole pipeline on a generated AI-Hub layout, through `dvc exp run -S ...` as a user would."""
+    layout = write_aihub(tmp_path_factory.mktemp("aihub"))
+    repo = make_repo(tmp_path_factory.mktemp("face_project"), {"face_age.image_size": 32})
+    output = run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "data.task=face_age",
+                 "-S", f"face_age.root={layout.root}", "-S", "face_age.format=aihub")
+    repo.joinpath("first_run.log").write_text(output)
+    return repo, layout
+
+
+def test_face_age_runs_the_four_models_and_the_verdict(face_repo):
+    repo, layout = face_repo
+    ran = stages_run((repo / "first_run.log").read_text())
+    assert {"fetch", "preprocess", "split", "hypothesis", "report"} | runs("train") | runs("evaluate") <= ran
+    data = json.loads((repo / "metrics/data.json").read_text())
+    assert data["images"] == len(layout.usable) and data["image_shape"] == [32, 32, 3]
+    assert data["skipped"] == {"unparsed_name": 1, "no_age_group": 1, "unreadable": 2, "missing": 0}
+    skipped = (repo / "plots/eda/skipped.csv").read_text().splitlines()
+    assert len(skipped) == 1 + 4 and any("F0003/IMG_0042.jpg,unparsed_name" in line for line in skipped)
+    for model in MODELS:  # test: families F0851 and F0852, one image per age group each
+        metrics = json.loads((repo / f"metrics/eval/{model}_s0.json").read_text())
+        assert metrics["n"] == 16 and len(metrics["per_class_accuracy"]) == 8
+    assert (repo / "plots/predictions/cnn_s0.csv").read_text().splitlines()[0].startswith("actual,")
+    assert "67-80" in (repo / "plots/predictions/cnn_s0.csv").read_text()
+    hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
+    assert hypothesis["regime"]["task"] == "face_age" and hypothesis["transfer"]["verdict"] in (-1, 0, 1)
+    html = (repo / "report/report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5 and "Ages, with the age groups" in html

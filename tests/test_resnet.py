@@ -6,7 +6,7 @@ import pytest
 
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tlstudy.data import Arrays, Splits
-from tlstudy.models import BACKBONE, HEAD, build_model, resnet50_backbone
+from tlstudy.models import BACKBONE, HEAD, IMAGENET_BGR_MEAN, build_model, resnet50_backbone
 from tlstudy.training import (
     TrainConfig,
     TransferSchedule,
@@ -44,6 +44,20 @@ def test_resnet_shapes_and_preprocessing():
     assert model.get_layer(BACKBONE).input_shape == (None, 32, 32, 3)
     with pytest.raises(ValueError, match="image_size must be at least 32"):
         build_model("resnet50_scratch", (28, 28), 10, image_size=28)
+
+
+def test_rgb_uint8_images_reach_the_backbone_as_imagenet_expects(tmp_path):
+    """Face-age images: uint8 RGB scaled, turned to BGR and centred by ImageNet's means inside the
+    model; the saved model loads with its RgbToBgr layer."""
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    model = build_model("resnet50_scratch", (32, 32, 3), 8, "uint8", image_size=32)
+    normalised = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
+    preprocessing = keras.Model(model.inputs, normalised.output)
+    expected = x[..., ::-1].astype(np.float32) - np.array(IMAGENET_BGR_MEAN, np.float32)
+    np.testing.assert_allclose(preprocessing.predict(x, verbose=0), expected, atol=1e-3)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_transfer_arm_loads_the_file_and_scratch_arm_does_not(weights_file):

@@ -50,14 +50,41 @@ def plot_label_counts(counts: pd.DataFrame, path: Path, title: str) -> None:
     save_figure(fig, path)
 
 
+def first_of_each_class(labels: np.ndarray) -> np.ndarray:
+    """The index of each class's first image, in class order (absent classes skipped)."""
+    classes, first = np.unique(labels, return_index=True)
+    return first[np.argsort(classes)]
+
+
 def plot_sample_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], path: Path,
                      count: int = 10) -> None:
     """The first ``count`` images, each titled with its class name."""
+    count = min(count, len(images))
     cols = min(count, 5)
     rows = int(np.ceil(count / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows), squeeze=False)
+    for ax in np.ravel(axes)[count:]:
+        ax.axis("off")
     for ax, image, label in zip(np.ravel(axes), images[:count], labels[:count]):
         ax.imshow(image, cmap="gray")
         ax.set_title(class_names[label], fontsize=9)
         ax.axis("off")
+    save_figure(fig, path)
+
+
+def channel_statistics(images: np.ndarray) -> pd.DataFrame:
+    """``describe()`` of each colour channel's pixel values (0-255) over all images: one row per channel."""
+    flat = images.reshape(-1, images.shape[-1])
+    return pd.DataFrame(flat, columns=["red", "green", "blue"][: flat.shape[1]]).describe().T
+
+
+def plot_age_histogram(ages: np.ndarray, bounds: list[tuple[int, int]], path: Path) -> None:
+    """Images per year of age, the age groups' edges as dashed lines."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.hist(ages, bins=np.arange(ages.min(), ages.max() + 2) - 0.5, color="tab:blue")
+    for low, _ in bounds[1:]:
+        ax.axvline(low - 0.5, color="gray", linestyle="--", linewidth=1)
+    ax.set_xlabel("age (years)")
+    ax.set_ylabel("images")
+    ax.set_title("Ages; dashed lines: age-group edges")
     save_figure(fig, path)

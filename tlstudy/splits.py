@@ -44,3 +44,46 @@ def stratified_subset(y: np.ndarray, examples_per_class: int | None, seed: int) 
                              f"data.examples_per_class={examples_per_class}; lower it or use 'all'")
         chosen.append(rng.choice(members, size=examples_per_class, replace=False))
     return rng.permutation(np.concatenate(chosen))
+
+
+def family_number(family: str) -> int:
+    """AI-Hub's family id F0801 -> 801."""
+    return int(family.lstrip("Ff"))
+
+
+def split_by_family_ranges(groups: np.ndarray, ranges: dict) -> dict[str, np.ndarray]:
+    """The study's AI-Hub split: families F<a>..F<b> (both included) per split, e.g. train [1, 299];
+    images of families in no range are left out."""
+    numbers = np.array([family_number(g) for g in groups])
+    parts = {}
+    for part in ("train", "val", "test"):
+        low, high = ranges[part]
+        parts[part] = np.flatnonzero((numbers >= low) & (numbers <= high))
+    return parts
+
+
+def split_by_group(groups: np.ndarray, val_size: float, test_size: float, random_state: int) -> dict[str, np.ndarray]:
+    """Identities (families, people) drawn at random into test, validation and train: each identity's
+    images all land in one split. The sizes are fractions of the identities, not of the images."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    index = np.arange(len(groups))
+    rest, test = next(GroupShuffleSplit(1, test_size=test_size, random_state=random_state).split(index, groups=groups))
+    val_fraction = val_size / (1.0 - test_size)
+    train, val = next(GroupShuffleSplit(1, test_size=val_fraction, random_state=random_state)
+                      .split(rest, groups=groups[rest]))
+    return {"train": rest[train], "val": rest[val], "test": test}
+
+
+def split_stratified(y: np.ndarray, val_size: float, test_size: float, random_state: int) -> dict[str, np.ndarray]:
+    """Images drawn into test, validation and train, each with the classes' proportions."""
+    index = np.arange(len(y))
+    try:
+        rest, test = train_test_split(index, test_size=test_size, random_state=random_state, stratify=y)
+        train, val = train_test_split(rest, test_size=val_size / (1.0 - test_size), random_state=random_state,
+                                      stratify=y[rest])
+    except ValueError as e:  # a class too small to appear in every split
+        counts = dict(zip(*np.unique(y, return_counts=True)))
+        raise ValueError(f"cannot stratify {len(y)} images into train/validation/test ({e}); images per class: "
+                         f"{counts}. Merge small age groups (face_age.age_groups) or add images") from None
+    return {"train": train, "val": val, "test": test}

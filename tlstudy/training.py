@@ -124,7 +124,8 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
     per pass over the training images, so the arms get the same budget.
     """
     seed_everything(seed)
-    model = build_model(name, data.train.x.shape[1:], len(data.class_names), **config.model_options)
+    model = build_model(name, data.train.x.shape[1:], len(data.class_names), data.train.x.dtype,
+                        **config.model_options)
     learning_rate, history, start = config.learning_rate, {}, 0
     if model_spec(name).pretrained:
         if backbone_weights is None:

@@ -1,0 +1,308 @@
+"""Face-age datasets: AI-Hub's Korean family faces, UTKFace, or any CSV of paths and ages.
+
+Three steps, each its own function so each can be tested on its own:
+
+- ``list_source`` finds the files of a source and records their size and modification time (the
+  fetch stage writes this manifest, so DVC notices when a user's folder changes);
+- ``parse_source`` reads each file's labels from its name (``aihub``, ``utkface``) or from the
+  CSV (``csv``): age in years, and the identity that splits must not divide (a family, for AI-Hub);
+- ``load_images`` decodes, converts to RGB and resizes, counting every file it has to skip.
+
+Skipped files carry a reason from ``PROBLEMS``; the preprocess stage writes them to a report.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("aihub", "utkface", "csv")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# The original study's eight age groups, in years, both ends included.
+STUDY_AGE_GROUPS = ((0, 6), (7, 12), (13, 19), (20, 30), (31, 45), (46, 55), (56, 66), (67, 80))
+PROBLEMS = {
+    "unparsed_name": "the file name does not follow the format's pattern",
+    "no_age_group": "the age falls in no age group",
+    "unreadable": "the image cannot be decoded (corrupt, truncated or not an image)",
+    "missing": "the CSV names a file that does not exist",
+}
+
+LAYOUTS = """Layouts accepted (face_age.format):
+  aihub    one folder per family, files such as F0001/F0001_AGE_D_18_a1.jpg (family, kind, member, age in
+           years, age-class letter and index); optionally face_age.metadata, a CSV with image_path and age_class.
+  utkface  files named {age}_{gender}_{race}_{datetime}.jpg (the .jpg.chip.jpg of the aligned set too).
+  csv      face_age.root is a CSV file with the columns path and age (optional: identity), paths relative to it."""
+
+SOURCES = """Where the data comes from:
+  AI-Hub's Korean family face data ("가족 관계가 알려진 얼굴 이미지 데이터") needs an AI-Hub account: download it
+  from https://aihub.or.kr and point face_age.root at the folder of family folders.
+  UTKFace is public: https://susanqq.github.io/UTKFace/ (the aligned and cropped set, UTKFace.tar.gz)."""
+
+
+class FaceDataError(ValueError):
+    """A face-age source that cannot be used as it stands; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class AgeGroups:
+    bounds: tuple[tuple[int, int], ...] = STUDY_AGE_GROUPS
+
+    @classmethod
+    def from_param(cls, value) -> "AgeGroups":
+        """``[[0, 6], [7, 12], ...]`` or ``["0-6", "7-12", ...]``: non-overlapping, ascending, both ends included."""
+        bounds = []
+        for item in value or ():
+            try:
+                low, high = (int(v) for v in (item.split("-") if isinstance(item, str) else item))
+            except (TypeError, ValueError):
+                raise FaceDataError(f"face_age.age_groups: {item!r} is not a range such as [20, 30] "
+                                    "or '20-30'") from None
+            bounds.append((low, high))
+        if not bounds:
+            raise FaceDataError("face_age.age_groups is empty; give ranges such as [[0, 6], [7, 12], ...]")
+        for (low, high), previous in zip(bounds, [(-1, -1), *bounds]):
+            if low > high or low <= previous[1]:
+                raise FaceDataError(f"face_age.age_groups must ascend without overlapping; {low}-{high} does not")
+        return cls(tuple(bounds))
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{low}-{high}" for low, high in self.bounds]
+
+    def label(self, age: int) -> int | None:
+        for label, (low, high) in enumerate(self.bounds):
+            if low <= age <= high:
+                return label
+        return None
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    path: str  # relative to the source's base directory
+    age: int | None = None
+    identity: str = ""  # a family (aihub), a person (csv, if given); "" when the format knows none
+    label: int | None = None  # a given age group (aihub metadata), else from the age
+    problem: str = ""  # a key of PROBLEMS; "" for a usable record
+
+
+# AI-Hub family faces: F0001_AGE_D_18_a1 -> family F0001, kind AGE, member D, 18 years, class letter a, index 1.
+AIHUB_NAME = re.compile(r"^(?P<family>F\d+)_(?P<kind>[A-Za-z]+)_(?P<member>[A-Za-z0-9]+)_(?P<age>\d{1,3})"
+                        r"_(?P<letter>[A-Za-z])(?P<index>\d*)$")
+# UTKFace: {age}_{gender}_{race}_{datetime}, the aligned set adding .jpg.chip before .jpg.
+UTKFACE_NAME = re.compile(r"^(?P<age>\d{1,3})_(?P<gender>[01])_(?P<race>[0-4])_(?P<datetime>\d+)(\.jpg\.chip)?$")
+
+
+def describe_missing_root(root, fmt: str) -> str:
+    return (f"face_age.root {str(root)!r} does not exist (data.task=face_age, face_age.format={fmt}).\n"
+            f"{SOURCES}\n{LAYOUTS}")
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise FaceDataError(f"face_age.format must be one of {', '.join(FORMATS)}, got {fmt!r}.\n{LAYOUTS}")
+    return fmt
+
+
+def source_base(root: Path, fmt: str) -> Path:
+    """The directory file paths are relative to: the root folder, or the CSV's folder."""
+    return root.parent if fmt == "csv" else root
+
+
+def list_source(root: Path, fmt: str, metadata: str | None = None) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime in ns) of every file the source consists of, sorted: the images
+    under the root (or the CSV and the files it names), and the metadata CSV if any."""
+    root = Path(root)
+    check_format(fmt)
+    if not root.exists():
+        raise FaceDataError(describe_missing_root(root, fmt))
+    base = source_base(root, fmt)
+    if fmt == "csv":
+        if not root.is_file():
+            raise FaceDataError(f"face_age.format=csv wants face_age.root to be the CSV file, and {root} is a "
+                                f"directory.\n{LAYOUTS}")
+        paths = [root, *(base / row["path"] for row in read_csv_rows(root, ("path", "age")))]
+    else:
+        if not root.is_dir():
+            raise FaceDataError(f"face_age.format={fmt} wants face_age.root to be a folder, and {root} is a file."
+                                f"\n{LAYOUTS}")
+        paths = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        if metadata:
+            paths.append(base / metadata)
+    entries = []
+    for path in sorted(set(paths)):
+        try:
+            stat = path.stat()
+            entries.append((path.relative_to(base).as_posix(), stat.st_size, stat.st_mtime_ns))
+        except FileNotFoundError:  # named by the CSV but absent: parse_source reports it
+            entries.append((os.path.relpath(path, base), -1, 0))
+    return entries
+
+
+def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict]:
+    if not Path(path).is_file():
+        raise FaceDataError(f"{path} does not exist; it should be a CSV with the columns {', '.join(required)}")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in required if c not in (reader.fieldnames or ())]
+        if missing:
+            raise FaceDataError(f"{path} lacks the column(s) {', '.join(missing)}; its header is "
+                                f"{', '.join(reader.fieldnames or ['(empty)'])}.\n{LAYOUTS}")
+        return list(reader)
+
+
+def parse_aihub(name: str) -> tuple[int, str] | None:
+    match = AIHUB_NAME.match(Path(name).stem)
+    return (int(match["age"]), match["family"]) if match else None
+
+
+def parse_utkface(name: str) -> int | None:
+    match = UTKFACE_NAME.match(Path(name).stem)
+    return int(match["age"]) if match else None
+
+
+def parse_source(root: Path, fmt: str, groups: AgeGroups, metadata: str | None = None) -> list[FaceRecord]:
+    """One record per image of the source, usable or with the problem that makes it unusable."""
+    root = Path(root)
+    base = source_base(root, fmt)
+    records = []
+    if fmt == "csv":
+        for row in read_csv_rows(root, ("path", "age")):
+            path, age = row["path"], _int_or_none(row["age"])
+            if not (base / path).is_file():
+                records.append(FaceRecord(path, age, problem="missing"))
+            elif age is None:
+                records.append(FaceRecord(path, problem="unparsed_name"))
+            else:
+                records.append(FaceRecord(path, age, row.get("identity") or ""))
+    elif fmt == "aihub":
+        given = _aihub_metadata(base / metadata, groups) if metadata else None
+        for rel, _, _ in list_source(root, fmt):
+            parsed = parse_aihub(rel)
+            if given is not None and rel not in given:
+                continue  # the metadata CSV selects the images
+            if parsed is None:
+                records.append(FaceRecord(rel, problem="unparsed_name"))
+            else:
+                records.append(FaceRecord(rel, parsed[0], parsed[1], given[rel] if given else None))
+    else:
+        for rel, _, _ in list_source(root, fmt):
+            age = parse_utkface(rel)
+            records.append(FaceRecord(rel, age) if age is not None else FaceRecord(rel, problem="unparsed_name"))
+    return [_with_group(r, groups) for r in records]
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _with_group(record: FaceRecord, groups: AgeGroups) -> FaceRecord:
+    if record.problem or record.label is not None:
+        return record
+    label = groups.label(record.age)
+    if label is None:
+        return FaceRecord(record.path, record.age, record.identity, problem="no_age_group")
+    return FaceRecord(record.path, record.age, record.identity, label)
+
+
+def _aihub_metadata(path: Path, groups: AgeGroups) -> dict[str, int]:
+    """The study's metadata CSV: image_path (relative to the root) -> age_class, given as a group's
+    index (0-based) or its name ("20-30")."""
+    labels = {}
+    for row in read_csv_rows(path, ("image_path", "age_class")):
+        value = str(row["age_class"]).strip()
+        label = groups.names.index(value) if value in groups.names else _int_or_none(value)
+        if label is None or not 0 <= label < len(groups.names):
+            raise FaceDataError(f"{path}: age_class {value!r} of {row['image_path']} is neither a group index "
+                                f"0-{len(groups.names) - 1} nor one of {', '.join(groups.names)} "
+                                "(face_age.age_groups)")
+        labels[Path(row["image_path"]).as_posix()] = label
+    return labels
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode to RGB: EXIF rotation applied; transparency composited over white (a transparent
+    pixel's colour is arbitrary); palette, grayscale, 16-bit and CMYK converted."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16- or 32-bit grayscale: to 8 bits first
+        array = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray((array * 255.0 / max(float(array.max()), 1.0)).astype(np.uint8))
+    return image.convert("RGB")
+
+
+def load_image(path: Path, size: int) -> np.ndarray | None:
+    """An image as uint8 RGB of ``size`` x ``size`` (stretched, as the study resized), or None if it
+    cannot be decoded."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (size, size))  # JPEG: decode at the smallest scale still >= size
+            image.load()  # raises on truncated or corrupt data
+            image = to_rgb(image).resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        log.debug("cannot decode %s: %s", path, e)
+        return None
+
+
+@dataclass
+class FaceData:
+    x: np.ndarray  # uint8, (n, size, size, 3)
+    kept: list[FaceRecord]  # one per image of x, in order
+    skipped: list[FaceRecord]  # every unusable file, with its problem
+
+
+def load_images(base: Path, records: list[FaceRecord], size: int, workers: int | None = None) -> FaceData:
+    """Decode the usable records (threads: Pillow releases the GIL while it decodes); the ones that
+    cannot be decoded join the skipped records as ``unreadable``."""
+    usable = [r for r in records if not r.problem]
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        images = list(pool.map(lambda r: load_image(Path(base) / r.path, size), usable))
+    kept = [r for r, image in zip(usable, images) if image is not None]
+    skipped = [r for r in records if r.problem]
+    skipped += [FaceRecord(r.path, r.age, r.identity, r.label, "unreadable")
+                for r, image in zip(usable, images) if image is None]
+    decoded = [image for image in images if image is not None]
+    x = np.stack(decoded) if decoded else np.zeros((0, size, size, 3), np.uint8)
+    return FaceData(x, kept, sorted(skipped, key=lambda r: r.path))
+
+
+def prepare(root: Path, fmt: str, groups: AgeGroups, size: int, metadata: str | None = None,
+            strict: bool = False) -> FaceData:
+    """Parse and decode a source. Unusable files are skipped with a warning, or, with ``strict``, are an
+    error that lists them; no usable image at all is always an error."""
+    root = Path(root)
+    records = parse_source(root, fmt, groups, metadata)
+    data = load_images(source_base(root, fmt), records, size)
+    if data.skipped:
+        counts = {p: sum(r.problem == p for r in data.skipped) for p in PROBLEMS}
+        listing = "\n".join(f"  {r.path}: {PROBLEMS[r.problem]}" for r in data.skipped[:20])
+        more = f"\n  ... and {len(data.skipped) - 20} more" if len(data.skipped) > 20 else ""
+        summary = ", ".join(f"{n} {p}" for p, n in counts.items() if n)
+        if strict:
+            raise FaceDataError(f"{len(data.skipped)} unusable file(s) under {root} ({summary}), and "
+                                f"face_age.strict is true:\n{listing}{more}\nFix or remove them, or set "
+                                "face_age.strict=false to skip them.")
+        log.warning("skipping %d unusable file(s) (%s); the preprocessing report lists them", len(data.skipped),
+                    summary)
+    if not data.kept:
+        raise FaceDataError(f"no usable image under {root} for face_age.format={fmt}: {len(records)} file(s) "
+                            f"found, {len(data.skipped)} unusable.\n{LAYOUTS}")
+    return data
