@@ -82,7 +82,7 @@ def face_age(params: dict, eda: Path) -> tuple[dict, dict]:
         "group": np.array([r.identity for r in data.kept]),
         "preset": np.full(len(y), -1, np.int8),
         "age": ages,
-        "path": np.array([r.path for r in data.kept]),
+        "file": np.array([r.path for r in data.kept]),
     }
     return arrays, summary
 

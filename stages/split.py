@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tlstudy.data import subset_file
-from tlstudy.fsutil import atomic_dir
+from tlstudy.fsutil import atomic_dir, save_npz
 from tlstudy.params import load_params, setup_logging, task_of
 from tlstudy.splits import (
     parse_examples_per_class,
@@ -63,7 +63,7 @@ def main() -> None:
             raise SystemExit(f"split: the {name} split is empty ({how}); check the split params in params.yaml")
 
     with atomic_dir(Path(args.out)) as tmp:
-        np.savez(tmp / "indices.npz", **parts)
+        save_npz(tmp / "indices.npz", **parts)
         for seed in params["train"]["seeds"]:
             subset = parts["train"][stratified_subset(y[parts["train"]], per_class, seed)]
             np.save(subset_file(tmp, seed), subset)

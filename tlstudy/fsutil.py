@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -59,7 +60,12 @@ def write_json(path: Path, data) -> None:
         f.write("\n")
 
 
-def save_npz(path: Path, **arrays) -> None:
-    """Save arrays uncompressed (fast to load every epoch) under a temporary name, then rename."""
-    with atomic_file(path, "wb") as f:
-        np.savez(f, **arrays)
+def save_npz(path: Path, /, **arrays) -> None:
+    """Save arrays as ``np.savez`` does (uncompressed: fast to load every epoch), under a temporary
+    name, then rename. Unlike ``np.savez`` the bytes depend on the arrays only (no time stamps in the
+    zip), so a stage that re-runs with the same result leaves DVC nothing to re-run after it."""
+    with atomic_file(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)

@@ -180,10 +180,11 @@ def verdict_table(comparisons: pd.DataFrame, comparison: str = "transfer") -> st
     return "\n".join(lines) + "\n"
 
 
-def collect(out: Path, exp_show: list | None = None) -> dict:
-    """Write the sweep's figures and tables under ``out``; return counts of what was collected."""
+def collect(out: Path, exp_show: list | None = None, rev: str | None = None) -> dict:
+    """Write the sweep's figures and tables under ``out``; return counts of what was collected.
+    ``rev``: the commit whose experiments to collect (default: the current one)."""
     if exp_show is None:
-        exp_show = json.loads(dvc("exp", "show", "--json").stdout)
+        exp_show = json.loads(dvc("exp", "show", "--json", *(["--rev", rev] if rev else [])).stdout)
     experiments = parse_exp_show(exp_show)
     out.mkdir(parents=True, exist_ok=True)
     # A failed queued run can show in `dvc exp show` without its state; the queue knows it failed.
@@ -222,12 +223,13 @@ def main() -> None:
     run.add_argument("--out", default="sweep")
     collect_parser = commands.add_parser("collect", help="collect the experiments of the current commit")
     collect_parser.add_argument("--out", default="sweep")
+    collect_parser.add_argument("--rev", help="collect the experiments of this commit instead of the current one")
     args = parser.parse_args()
     setup_logging()
     if args.command == "run":
         queue_grid(args.examples.split(","), args.epochs.split(","), args.set)
         run_queue(args.jobs)
-    result = collect(Path(args.out))
+    result = collect(Path(args.out), rev=getattr(args, "rev", None))
     print(f"{result['experiments']} experiments collected into {args.out}/; failed: {result['failed'] or 'none'}")
 
 

@@ -1,0 +1,21 @@
+import hashlib
+import os
+
+import numpy as np
+
+from tlstudy.fsutil import save_npz
+
+
+def test_save_npz_bytes_depend_on_the_arrays_only(tmp_path):
+    """Same arrays, same file: a stage re-run with the same result changes no hash downstream."""
+    arrays = {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "names": np.array(["a", "bc"])}
+    save_npz(tmp_path / "a.npz", **arrays)
+    os.utime(tmp_path / "a.npz", (0, 0))
+    save_npz(tmp_path / "b.npz", **arrays)
+    digest = [hashlib.md5((tmp_path / f"{n}.npz").read_bytes()).hexdigest() for n in "ab"]
+    assert digest[0] == digest[1]
+    with np.load(tmp_path / "a.npz") as loaded:
+        np.testing.assert_array_equal(loaded["x"], arrays["x"])
+        assert list(loaded["names"]) == ["a", "bc"]
+    save_npz(tmp_path / "b.npz", **{**arrays, "x": arrays["x"] + 1})
+    assert hashlib.md5((tmp_path / "b.npz").read_bytes()).hexdigest() != digest[0]
