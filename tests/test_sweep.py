@@ -47,6 +47,15 @@ def test_parse_and_tables_from_exp_show():
     assert "**inconclusive** (changes)" in lines[4]
 
 
+def test_a_regime_collected_twice_counts_once():
+    """Two commits collected together: a second run of a regime (another commit's) is left out."""
+    second_commit = {"rev": "def456", "name": "later", "data": {}, "experiments": [
+        exp("mid-again", 100, 3, 0.5, 0.4, 0.6, 1), exp("new", 1000, 3, 0.0, -0.01, 0.01, 0)]}
+    accuracy, comparisons = tables(parse_exp_show([*EXP_SHOW, second_commit]))
+    assert list(comparisons["experiment"]) == ["small", "mid", "new", "big"]
+    assert len(accuracy) == 2 * 4
+
+
 def test_collect_writes_figures_tables_and_failures(tmp_path):
     result = collect(tmp_path, EXP_SHOW)
     assert result == {"experiments": 3, "failed": ["broken"]}

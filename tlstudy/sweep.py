@@ -121,7 +121,20 @@ def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
             comparisons.append({**regime, "comparison": name, "delta": c["delta"], "ci_low": c["ci_low"],
                                 "ci_high": c["ci_high"], "p_value_max": c["p_value_max"], "verdict": c["verdict"],
                                 "raw_delta": raw.get("delta"), "raw_verdict": raw.get("verdict")})
-    return _by_regime(pd.DataFrame(accuracy)), _by_regime(pd.DataFrame(comparisons))
+    return (_by_regime(_one_per_regime(pd.DataFrame(accuracy), "model")),
+            _by_regime(_one_per_regime(pd.DataFrame(comparisons), "comparison")))
+
+
+def _one_per_regime(frame: pd.DataFrame, item: str) -> pd.DataFrame:
+    """One experiment per regime: with several commits collected, the same regime can appear twice
+    (a commit's own results and an experiment of another); the first collected stays."""
+    if not len(frame):
+        return frame
+    keys = ["examples_per_class", "epochs", "source", item]
+    duplicated = frame.astype({"examples_per_class": str}).duplicated(subset=keys)
+    for name in frame.loc[duplicated, "experiment"].unique():
+        log.info("%s repeats a regime already collected; left out", name)
+    return frame[~duplicated]
 
 
 def _by_regime(frame: pd.DataFrame) -> pd.DataFrame:
@@ -180,11 +193,11 @@ def verdict_table(comparisons: pd.DataFrame, comparison: str = "transfer") -> st
     return "\n".join(lines) + "\n"
 
 
-def collect(out: Path, exp_show: list | None = None, rev: str | None = None) -> dict:
+def collect(out: Path, exp_show: list | None = None, revs: list[str] = ()) -> dict:
     """Write the sweep's figures and tables under ``out``; return counts of what was collected.
-    ``rev``: the commit whose experiments to collect (default: the current one)."""
+    ``revs``: the commits whose experiments to collect (default: the current one)."""
     if exp_show is None:
-        exp_show = json.loads(dvc("exp", "show", "--json", *(["--rev", rev] if rev else [])).stdout)
+        exp_show = json.loads(dvc("exp", "show", "--json", *(a for rev in revs for a in ("--rev", rev))).stdout)
     experiments = parse_exp_show(exp_show)
     out.mkdir(parents=True, exist_ok=True)
     # A failed queued run can show in `dvc exp show` without its state; the queue knows it failed.
@@ -223,13 +236,14 @@ def main() -> None:
     run.add_argument("--out", default="sweep")
     collect_parser = commands.add_parser("collect", help="collect the experiments of the current commit")
     collect_parser.add_argument("--out", default="sweep")
-    collect_parser.add_argument("--rev", help="collect the experiments of this commit instead of the current one")
+    collect_parser.add_argument("--rev", action="append", default=[],
+                                help="collect the experiments of this commit (repeatable); default: the current one")
     args = parser.parse_args()
     setup_logging()
     if args.command == "run":
         queue_grid(args.examples.split(","), args.epochs.split(","), args.set)
         run_queue(args.jobs)
-    result = collect(Path(args.out), rev=getattr(args, "rev", None))
+    result = collect(Path(args.out), revs=getattr(args, "rev", []))
     print(f"{result['experiments']} experiments collected into {args.out}/; failed: {result['failed'] or 'none'}")
 
 
