@@ -1,12 +1,16 @@
 """Face-age sources: parsing, decoding of awkward images, the skipped-file report, splits."""
 
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from stages.split import assign
+from tests.conftest import ROOT
 from tests.face_layouts import AIHUB_FAMILIES, colour, write_aihub, write_csv, write_utkface
 from tlstudy import faces
 from tlstudy.faces import AgeGroups, FaceDataError, parse_aihub, parse_utkface, prepare, to_rgb
@@ -164,3 +168,40 @@ def test_the_split_stage_picks_the_rule_for_the_task(tmp_path):
     params["face_age"]["format"] = "utkface"
     parts, how = assign(y, np.full(len(y), ""), np.full(len(y), -1), params)
     assert "stratified" in how
+
+
+def run_stage(tmp_path, changes: dict, *args: str) -> subprocess.CompletedProcess:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["task"] = "face_age"
+    params["face_age"].update(changes)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": ""})
+
+
+def test_fetch_stage_with_a_missing_root_explains_and_keeps_what_was_there(tmp_path):
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "manifest.csv").write_text("path,size,mtime_ns\n")
+    result = run_stage(tmp_path, {"root": str(tmp_path / "aihub"), "format": "aihub"},
+                       "stages.fetch", "--out", "data/raw")
+    assert result.returncode == 1
+    assert "AI-Hub account" in result.stderr and "UTKFace is public" in result.stderr
+    assert [p.name for p in raw.iterdir()] == ["manifest.csv"]
+    assert (raw / "manifest.csv").read_text() == "path,size,mtime_ns\n"
+
+
+def test_preprocess_stage_writes_uint8_images_and_the_skipped_report(tmp_path):
+    layout = write_utkface(tmp_path / "utk")
+    result = run_stage(tmp_path, {"root": str(layout.root), "format": "utkface", "image_size": 32},
+                       "stages.preprocess", "--raw", "data/raw", "--out", "data/processed/dataset.npz",
+                       "--eda", "plots/eda", "--metrics", "metrics/data.json")
+    assert result.returncode == 0, result.stderr
+    with np.load(tmp_path / "data/processed/dataset.npz") as d:
+        assert d["x"].dtype == np.uint8 and d["x"].shape == (80, 32, 32, 3)
+        assert list(d["class_names"]) == GROUPS.names and (d["preset"] == -1).all()
+        assert set(d["file"]) == set(layout.usable)
+    skipped = (tmp_path / "plots/eda/skipped.csv").read_text().splitlines()
+    assert skipped[0] == "path,problem,reason" and len(skipped) == 1 + 4
+    assert {p.name for p in (tmp_path / "plots/eda/figures").iterdir()} == {"ages.png", "label_counts.png",
+                                                                           "samples.png"}
