@@ -122,7 +122,7 @@ def test_second_repro_runs_only_the_fetch_check(repo):
 def test_changing_epochs_reruns_only_train_evaluate_report(repo):
     set_params(repo, {"train.epochs": 3})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"hypothesis", "report"} | runs("train") | runs("evaluate")
+    assert stages_run(output) == {"fetch", "hypothesis", "report"} | runs("train") | runs("evaluate")
     curve = (repo / "dvclive/mlp_s0/plots/metrics/train/loss.tsv").read_text().splitlines()
     assert len(curve) == 1 + 3  # header and three epochs
 
@@ -130,14 +130,14 @@ def test_changing_epochs_reruns_only_train_evaluate_report(repo):
 def test_changing_the_pretraining_reruns_only_the_transfer_arm(repo):
     set_params(repo, {"pretrain.epochs": 2})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"pretrain", "train@resnet50_tl-0", "evaluate@resnet50_tl-0", "hypothesis",
+    assert stages_run(output) == {"fetch", "pretrain", "train@resnet50_tl-0", "evaluate@resnet50_tl-0", "hypothesis",
                                   "report"}
 
 
 def test_adding_a_seed_trains_only_the_new_runs(repo):
     set_params(repo, {"train.seeds": [0, 1], "train.models": ["mlp", "cnn"]})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
+    assert stages_run(output) == {"fetch", "split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
                                   "hypothesis", "report"}
     hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
     assert "transfer" not in hypothesis and set(hypothesis["cnn_vs_mlp"]["p_value_per_seed"]) == {"0", "1"}
