@@ -10,15 +10,12 @@ import logging
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from tlstudy import faces
 from tlstudy.fsutil import atomic_dir
 from tlstudy.idx import FASHION_MNIST, DatasetError, fetch_idx_dataset
 from tlstudy.params import load_params, setup_logging, task_of
 
 log = logging.getLogger("fetch")
-MANIFEST = "manifest.csv"
 
 
 def fetch_faces(params: dict, out: Path) -> None:
@@ -28,7 +25,7 @@ def fetch_faces(params: dict, out: Path) -> None:
                                   f"(-S face_age.root=/path/to/data).\n{faces.SOURCES}\n{faces.LAYOUTS}")
     entries = faces.list_source(Path(face["root"]).expanduser(), face["format"], face.get("metadata"))
     with atomic_dir(out) as tmp:
-        pd.DataFrame(entries, columns=["path", "size", "mtime_ns"]).to_csv(tmp / MANIFEST, index=False)
+        faces.write_manifest(entries, tmp)
     log.info("face_age (%s): %d files listed from %s", face["format"], len(entries), face["root"])
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from tlstudy import stats
 from tlstudy.fsutil import write_json
-from tlstudy.params import load_params, setup_logging
+from tlstudy.params import load_params, setup_logging, task_of
 
 log = logging.getLogger("hypothesis")
 
@@ -35,7 +35,7 @@ def main() -> None:
     resamples = int(params["hypothesis"]["bootstrap_resamples"])
     predictions = Path(args.predictions)
 
-    result = {"regime": {"task": params["data"].get("task", "fashion_mnist"),
+    result = {"regime": {"task": task_of(params),
                          "examples_per_class": params["data"]["examples_per_class"],
                          "epochs": params["train"]["epochs"], "source": params["transfer"]["source"],
                          "seeds": len(seeds)}}

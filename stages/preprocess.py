@@ -50,12 +50,12 @@ def fashion_mnist(raw: Path, eda: Path) -> tuple[dict, dict]:
     return arrays, summary
 
 
-def face_age(params: dict, eda: Path) -> tuple[dict, dict]:
+def face_age(params: dict, raw: Path, eda: Path) -> tuple[dict, dict]:
     face = params["face_age"]
     groups = faces.AgeGroups.from_param(face["age_groups"])
     root = Path(face["root"]).expanduser()
     data = faces.prepare(root, face["format"], groups, int(face["image_size"]), face.get("metadata"),
-                         bool(face.get("strict")))
+                         bool(face.get("strict")), faces.read_manifest(raw))
     y = np.array([r.label for r in data.kept], np.int64)
     ages = np.array([-1 if r.age is None else r.age for r in data.kept], np.int64)
     with atomic_file(eda / "pixel_statistics.csv") as f:
@@ -112,7 +112,7 @@ def main() -> int:
     eda = Path(args.eda)
     try:
         if task_of(params) == "face_age":
-            arrays, summary = face_age(params, eda)
+            arrays, summary = face_age(params, Path(args.raw), eda)
         else:
             arrays, summary = fashion_mnist(Path(args.raw), eda)
     except faces.FaceDataError as e:

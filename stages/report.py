@@ -48,7 +48,7 @@ def main() -> None:
     summary = report.summarise(runs)
     write_json(Path(args.summary), summary)
     regime = {
-        "task": params["data"].get("task", "fashion_mnist"),
+        "task": task_of(params),
         "examples per class": params["data"]["examples_per_class"],
         "pretrained backbone": params["transfer"]["source"],
         "epochs": params["train"]["epochs"],

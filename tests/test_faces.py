@@ -5,6 +5,7 @@ import sys
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
@@ -12,7 +13,7 @@ from PIL import Image
 from stages.split import assign
 from tests.conftest import ROOT
 from tests.face_layouts import AIHUB_FAMILIES, colour, write_aihub, write_csv, write_utkface
-from tlstudy import faces
+from tlstudy import explore, faces
 from tlstudy.faces import AgeGroups, FaceDataError, parse_aihub, parse_utkface, prepare, to_rgb
 from tlstudy.splits import split_by_family_ranges, split_by_group, split_stratified
 
@@ -193,9 +194,10 @@ def test_fetch_stage_with_a_missing_root_explains_and_keeps_what_was_there(tmp_p
 
 def test_preprocess_stage_writes_uint8_images_and_the_skipped_report(tmp_path):
     layout = write_utkface(tmp_path / "utk")
-    result = run_stage(tmp_path, {"root": str(layout.root), "format": "utkface", "image_size": 32},
-                       "stages.preprocess", "--raw", "data/raw", "--out", "data/processed/dataset.npz",
-                       "--eda", "plots/eda", "--metrics", "metrics/data.json")
+    changes = {"root": str(layout.root), "format": "utkface", "image_size": 32}
+    assert run_stage(tmp_path, changes, "stages.fetch", "--out", "data/raw").returncode == 0
+    result = run_stage(tmp_path, changes, "stages.preprocess", "--raw", "data/raw", "--out",
+                       "data/processed/dataset.npz", "--eda", "plots/eda", "--metrics", "metrics/data.json")
     assert result.returncode == 0, result.stderr
     with np.load(tmp_path / "data/processed/dataset.npz") as d:
         assert d["x"].dtype == np.uint8 and d["x"].shape == (80, 32, 32, 3)
@@ -205,3 +207,11 @@ def test_preprocess_stage_writes_uint8_images_and_the_skipped_report(tmp_path):
     assert skipped[0] == "path,problem,reason" and len(skipped) == 1 + 4
     assert {p.name for p in (tmp_path / "plots/eda/figures").iterdir()} == {"ages.png", "label_counts.png",
                                                                            "samples.png"}
+
+
+def test_channel_statistics_match_pandas_describe():
+    """Computed from histograms, they agree with describe() over every pixel."""
+    for shape in [(7, 5, 5, 3), (1, 1, 2, 3), (50, 9, 9, 3)]:
+        x = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        expected = pd.DataFrame(x.reshape(-1, 3), columns=["red", "green", "blue"]).describe().T
+        pd.testing.assert_frame_equal(explore.channel_statistics(x), expected, check_dtype=False, atol=1e-9)

@@ -27,6 +27,7 @@ from PIL import Image, ImageOps
 log = logging.getLogger(__name__)
 
 FORMATS = ("aihub", "utkface", "csv")
+MANIFEST = "manifest.csv"  # what fetch writes into data/raw/ for a face-age source: path, size, mtime_ns
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # The original study's eight age groups, in years, both ends included.
 STUDY_AGE_GROUPS = ((0, 6), (7, 12), (13, 19), (20, 30), (31, 45), (46, 55), (56, 66), (67, 80))
@@ -148,6 +149,19 @@ def list_source(root: Path, fmt: str, metadata: str | None = None) -> list[tuple
     return entries
 
 
+def write_manifest(entries: list[tuple[str, int, int]], directory: Path) -> None:
+    with open(Path(directory) / MANIFEST, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "size", "mtime_ns"])
+        writer.writerows(entries)
+
+
+def read_manifest(directory: Path) -> list[str]:
+    """The relative paths fetch listed: preprocess reads exactly the files DVC saw."""
+    with open(Path(directory) / MANIFEST, newline="") as f:
+        return [row["path"] for row in csv.DictReader(f)]
+
+
 def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict]:
     if not Path(path).is_file():
         raise FaceDataError(f"{path} does not exist; it should be a CSV with the columns {', '.join(required)}")
@@ -170,10 +184,15 @@ def parse_utkface(name: str) -> int | None:
     return int(match["age"]) if match else None
 
 
-def parse_source(root: Path, fmt: str, groups: AgeGroups, metadata: str | None = None) -> list[FaceRecord]:
-    """One record per image of the source, usable or with the problem that makes it unusable."""
+def parse_source(root: Path, fmt: str, groups: AgeGroups, metadata: str | None = None,
+                 files: list[str] | None = None) -> list[FaceRecord]:
+    """One record per image of the source, usable or with the problem that makes it unusable.
+    ``files``: the folder's relative paths as fetch listed them (default: list the folder now)."""
     root = Path(root)
     base = source_base(root, fmt)
+    if files is None:
+        files = [rel for rel, _, _ in list_source(root, fmt)]
+    images = [rel for rel in files if Path(rel).suffix.lower() in IMAGE_SUFFIXES]
     records = []
     if fmt == "csv":
         for row in read_csv_rows(root, ("path", "age")):
@@ -186,7 +205,7 @@ def parse_source(root: Path, fmt: str, groups: AgeGroups, metadata: str | None =
                 records.append(FaceRecord(path, age, row.get("identity") or ""))
     elif fmt == "aihub":
         given = _aihub_metadata(base / metadata, groups) if metadata else None
-        for rel, _, _ in list_source(root, fmt):
+        for rel in images:
             parsed = parse_aihub(rel)
             if given is not None and rel not in given:
                 continue  # the metadata CSV selects the images
@@ -195,7 +214,7 @@ def parse_source(root: Path, fmt: str, groups: AgeGroups, metadata: str | None =
             else:
                 records.append(FaceRecord(rel, parsed[0], parsed[1], given[rel] if given else None))
     else:
-        for rel, _, _ in list_source(root, fmt):
+        for rel in images:
             age = parse_utkface(rel)
             records.append(FaceRecord(rel, age) if age is not None else FaceRecord(rel, problem="unparsed_name"))
     return [_with_group(r, groups) for r in records]
@@ -285,11 +304,11 @@ def load_images(base: Path, records: list[FaceRecord], size: int, workers: int |
 
 
 def prepare(root: Path, fmt: str, groups: AgeGroups, size: int, metadata: str | None = None,
-            strict: bool = False) -> FaceData:
-    """Parse and decode a source. Unusable files are skipped with a warning, or, with ``strict``, are an
-    error that lists them; no usable image at all is always an error."""
+            strict: bool = False, files: list[str] | None = None) -> FaceData:
+    """Parse and decode a source (``files``: see ``parse_source``). Unusable files are skipped with a
+    warning, or, with ``strict``, are an error that lists them; no usable image at all is always an error."""
     root = Path(root)
-    records = parse_source(root, fmt, groups, metadata)
+    records = parse_source(root, fmt, groups, metadata, files)
     data = load_images(source_base(root, fmt), records, size)
     if data.skipped:
         counts = {p: sum(r.problem == p for r in data.skipped) for p in PROBLEMS}
