@@ -1,6 +1,7 @@
 """Stage hypothesis: paired comparisons per regime into metrics/hypothesis.json (see tlstudy/stats.py)."""
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -27,31 +28,36 @@ def correctness(predictions_dir: Path, model: str, seeds: list[int]) -> tuple[np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--predictions", required=True, help="evaluate's <model>_s<seed>.csv directory")
+    parser.add_argument("--split-summary", required=True, help="the split stage's summary.json")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     setup_logging()
     params = load_params()
     models, seeds = params["train"]["models"], params["train"]["seeds"]
-    resamples = int(params["hypothesis"]["bootstrap_resamples"])
+    hypothesis = params["hypothesis"]
+    margin, confidence = float(hypothesis["margin"]), float(hypothesis["confidence"])
     predictions = Path(args.predictions)
 
-    result = {"regime": {"task": task_of(params),
-                         "examples_per_class": params["data"]["examples_per_class"],
-                         "epochs": params["train"]["epochs"], "source": params["transfer"]["source"],
-                         "seeds": len(seeds)}}
-    for name, (a, b) in params["hypothesis"]["comparisons"].items():
+    # The verdicts first: `dvc metrics show` and `dvc exp show` list the file's keys in this order.
+    result = {}
+    for name, (a, b) in hypothesis["comparisons"].items():
         if a not in models or b not in models:
             log.info("%s: skipped, %s and %s are not both in train.models", name, a, b)
             continue
         (correct_a, raw_a), (correct_b, raw_b) = (correctness(predictions, m, seeds) for m in (a, b))
-        comparison = {"a": a, "b": b, **stats.compare(correct_a, correct_b, seeds, resamples)}
+        comparison = {**stats.compare(correct_a, correct_b, seeds, margin, confidence), "a": a, "b": b}
         if raw_a is not None or raw_b is not None:  # a model without BatchNorm has no raw predictions
             raw = stats.compare(correct_a if raw_a is None else raw_a, correct_b if raw_b is None else raw_b,
-                                seeds, resamples)
-            comparison["raw"] = {k: raw[k] for k in ("accuracy_a", "accuracy_b", "delta", "ci_low", "ci_high",
-                                                     "verdict")}
+                                seeds, margin, confidence)
+            comparison["raw"] = {k: raw[k] for k in ("verdict", "conclusion", "delta", "ci_low", "ci_high", "accuracy_a",
+                                                     "accuracy_b")}
         result[name] = comparison
         log.info("%s", stats.sentence(name, comparison))
+    trained = json.loads(Path(args.split_summary).read_text())["train_per_class_by_seed"]
+    result["regime"] = {"task": task_of(params), "examples_per_class": params["examples_per_class"],
+                        "epochs": params["epochs"], "source": params["transfer"]["source"], "seeds": len(seeds),
+                        # what 'all' means in numbers: the mean training images per class of the subsets
+                        "trained_per_class": float(np.mean([np.mean(c) for c in trained.values()]))}
     write_json(Path(args.out), result)
 
 

@@ -13,12 +13,11 @@ from pathlib import Path
 
 from tlstudy.fsutil import atomic_dir, write_json
 from tlstudy.idx import DatasetError
-from tlstudy.models import REGISTRY
+from tlstudy.models import BACKBONE_FILE, REGISTRY
 from tlstudy.params import load_params, setup_logging
 from tlstudy.pretrain import MnistPretraining, WeightsError, pretrained_backbone
 
 log = logging.getLogger("pretrain")
-BACKBONE_FILE = "backbone.weights.h5"
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="report directory")
     parser.add_argument("--summary", required=True, help="JSON summary of all runs")
     parser.add_argument("--hypothesis", required=True, help="the hypothesis stage's JSON")
+    parser.add_argument("--split-summary", required=True, help="the split stage's summary.json")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -31,34 +32,47 @@ def main() -> None:
         for seed in params["train"]["seeds"]
     ]
     out = Path(args.out)
-    figures = {
-        # The ResNets' validation curves use BatchNorm moving statistics as they stood at each epoch,
-        # before the recalibration that evaluate applies: read them as "raw".
-        "Training and validation curves (ResNet validation: before BatchNorm recalibration)": out / "curves.png",
-        "Test errors per model": out / "errors.png",
-    }
+    hypothesis = json.loads(Path(args.hypothesis).read_text())
+    split_summary = json.loads(Path(args.split_summary).read_text())
     eda = Path(args.eda) / "figures"
     face_task = task_of(params) == "face_age"
-    figures["Images per age group" if face_task else "Training images per class"] = eda / "label_counts.png"
-    figures["One image per age group" if face_task else "The first ten training images"] = eda / "samples.png"
+    figures = {
+        "Each comparison's difference with its 95% interval; shaded: the margin of practical equivalence":
+            out / "forest.png",
+        # Validation figures come from a fixed stratified subset of the validation split, every
+        # train.validation.every epochs, with a ResNet's BatchNorm statistics recalibrated as evaluate does.
+        "Training curves (solid) and validation curves (dashed: the validation budget, BatchNorm recalibrated)":
+            out / "curves.png",
+        "Test errors per model": out / "errors.png",
+        "Training images per class, as trained": out / "trained_per_class.png",
+        "Images per age group, whole dataset" if face_task else "Images per class, whole training pool":
+            eda / "label_counts.png",
+        "One image per age group" if face_task else "The first ten training images": eda / "samples.png",
+    }
     if (eda / "ages.png").exists():
         figures["Ages, with the age groups' edges"] = eda / "ages.png"
+    report.plot_forest(hypothesis, out / "forest.png")
     report.plot_curves(runs, out / "curves.png")
-    report.plot_errors(runs, figures["Test errors per model"])
+    report.plot_errors(runs, out / "errors.png")
+    report.plot_trained_per_class(split_summary, out / "trained_per_class.png")
     summary = report.summarise(runs)
     write_json(Path(args.summary), summary)
     regime = {
         "task": task_of(params),
-        "examples per class": params["data"]["examples_per_class"],
+        "examples per class": params["examples_per_class"],
         "pretrained backbone": params["transfer"]["source"],
-        "epochs": params["train"]["epochs"],
+        "epochs": params["epochs"],
         "seeds": params["train"]["seeds"],
         "batch size": params["train"]["batch_size"],
         "learning rate": params["train"]["learning_rate"],
+        "split": split_summary["how"],
     }
-    hypothesis = json.loads(Path(args.hypothesis).read_text())
     verdicts = [stats.sentence(name, result) for name, result in hypothesis.items() if name != "regime"]
-    md_path, html_path = report.write_report(out, regime, summary, figures, verdicts)
+    notes = [report.environment_note(Path(args.live_dir), runs),
+             "McNemar's exact test per seed (metrics/hypothesis.json, mcnemar_p_per_seed) says whether two "
+             "trained networks differ on this test set; it is not evidence about the training procedures, and "
+             "the verdicts above rest on the intervals alone."]
+    md_path, html_path = report.write_report(out, regime, summary, figures, verdicts, notes)
     for model, s in summary.items():
         log.info("%-18s test accuracy %.4f (min %.4f, max %.4f over %d seeds)", model, s["accuracy_mean"],
                  s["accuracy_min"], s["accuracy_max"], s["seeds"])

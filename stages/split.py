@@ -5,7 +5,8 @@ Face-age: AI-Hub's families by number ranges (the study's split), else identitie
 (a family or person never spans two splits), else images drawn with the classes' proportions.
 
 Writes indices into the processed arrays only: ``indices.npz`` (train, val, test) and
-``subset_seed<N>.npy`` (seed N's training images), so each training run depends on its own file.
+``subset_seed<N>.npy`` (seed N's training images), so each training run depends on its own file;
+and ``summary.json``: how the split was drawn, its sizes, and each seed's images per class.
 """
 
 import argparse
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tlstudy.data import subset_file
-from tlstudy.fsutil import atomic_dir, save_npz
+from tlstudy.fsutil import atomic_dir, save_npz, write_json
 from tlstudy.params import load_params, setup_logging, task_of
 from tlstudy.splits import (
     parse_examples_per_class,
@@ -54,9 +55,10 @@ def main() -> None:
     setup_logging()
     params = load_params()
 
-    per_class = parse_examples_per_class(params["data"]["examples_per_class"])
+    per_class = parse_examples_per_class(params["examples_per_class"])
     with np.load(args.processed) as d:
         y, group, preset = d["y"], d["group"], d["preset"]
+        class_names = [str(c) for c in d["class_names"]]
     parts, how = assign(y, group, preset, params)
     for name, index in parts.items():
         if not len(index):
@@ -64,10 +66,14 @@ def main() -> None:
 
     with atomic_dir(Path(args.out)) as tmp:
         save_npz(tmp / "indices.npz", **parts)
+        trained = {}
         for seed in params["train"]["seeds"]:
             subset = parts["train"][stratified_subset(y[parts["train"]], per_class, seed)]
             np.save(subset_file(tmp, seed), subset)
+            trained[str(seed)] = np.bincount(y[subset], minlength=len(class_names)).tolist()
             log.info("seed %s: %d training examples", seed, len(subset))
+        write_json(tmp / "summary.json", {"how": how, **{k: int(len(v)) for k, v in parts.items()},
+                                          "class_names": class_names, "train_per_class_by_seed": trained})
     log.info("split %s: train %d, validation %d, test %d", how, *(len(parts[k]) for k in ("train", "val", "test")))
 
 

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from tlstudy.fsutil import save_npz
+from tlstudy.fsutil import save_npz, write_json
 
 
 def test_save_npz_bytes_depend_on_the_arrays_only(tmp_path):
@@ -19,3 +19,12 @@ def test_save_npz_bytes_depend_on_the_arrays_only(tmp_path):
         assert list(loaded["names"]) == ["a", "bc"]
     save_npz(tmp_path / "b.npz", **{**arrays, "x": arrays["x"] + 1})
     assert hashlib.md5((tmp_path / "b.npz").read_bytes()).hexdigest() != digest[0]
+
+
+def test_outputs_get_the_process_umask_not_mkstemps_0600(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_json(tmp_path / "report.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644

@@ -44,7 +44,7 @@ def test_uint8_images_are_scaled_inside_the_model(name):
 def test_unknown_model_lists_known_ones():
     with pytest.raises(ValueError, match="unknown model 'vgg'; known models: .*cnn.*mlp"):
         build_model("vgg", (28, 28), 10)
-    assert {"mlp", "cnn", "resnet50_scratch", "resnet50_tl"} <= set(REGISTRY)
+    assert {"mlp", "cnn", "resnet50_scratch", "resnet50_tl", "resnet50_ft"} <= set(REGISTRY)
 
 
 def tiny_splits(n=60, seed=0):
@@ -67,7 +67,7 @@ def test_same_seed_same_weights_other_seed_other_weights(name):
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
-    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "epoch", "val_epoch"}
     assert len(history["loss"]) == 2
 
 

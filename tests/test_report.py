@@ -1,9 +1,12 @@
 import base64
 
+import matplotlib.axes
+
 import pandas as pd
 import pytest
+import yaml
 
-from tlstudy.report import Run, plot_curves, plot_errors, read_curves, summarise, write_report
+from tlstudy.report import Run, environment_note, plot_curves, plot_errors, read_curves, summarise, write_report
 
 
 def make_runs():
@@ -60,3 +63,31 @@ def test_report_embeds_figures_and_table(tmp_path):
     assert "![Curves](curves.png)" in markdown
     assert markdown.index("- transfer: supported & more") < markdown.index("## Test accuracy")
     assert "<li>transfer: supported &amp; more</li>" in text
+
+
+def test_environment_note_names_the_machine_and_tells_apart_mixed_ones(tmp_path):
+    runs = make_runs()[:2]
+    env = {"cpu": "Xeon X", "cpu_isa": "avx2 avx512f", "gpus": "none", "tensorflow": "2.21.0", "keras": "3.15.1"}
+    for run, cpu in zip(runs, ("Xeon X", "EPYC Y")):
+        folder = tmp_path / f"{run.model}_s{run.seed}"
+        folder.mkdir()
+        (folder / "params.yaml").write_text(yaml.safe_dump({"seed": run.seed, "environment": {**env, "cpu": cpu}}))
+    note = environment_note(tmp_path, runs)
+    assert note.startswith("Trained on: Xeon X (avx2 avx512f), GPUs: none, TensorFlow 2.21.0, Keras 3.15.1 [1 runs]; "
+                           "EPYC Y")
+    assert environment_note(tmp_path / "missing", runs) == "The machine the runs trained on was not recorded."
+
+
+def test_validation_points_every_other_epoch_are_drawn(tmp_path, monkeypatch):
+    """Validation scored at steps 1 and 3 only: the dashed line carries exactly those points, no NaN gap."""
+    curves = pd.DataFrame({"step": [0, 1, 2, 3], "loss": [1.0, 0.8, 0.6, 0.5],
+                           "val_loss": [None, 0.9, None, 0.7]})
+    drawn, original = [], matplotlib.axes.Axes.plot
+
+    def spy(self, x, y, *args, **kwargs):
+        drawn.append((list(x), list(y), kwargs.get("linestyle")))
+        return original(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    plot_curves([Run("mlp", 0, {}, curves)], tmp_path / "c.png")
+    assert ([2, 4], [0.9, 0.7], "--") in drawn, "epochs 2 and 4 (1-based)"

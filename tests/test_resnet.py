@@ -1,11 +1,16 @@
 """The two ResNet50 arms, the transfer schedule and BatchNorm recalibration."""
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 import pytest
 
+from tests.conftest import ROOT
+
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tlstudy.data import Arrays, Splits
+from tlstudy.params import load_params
 from tlstudy.models import BACKBONE, HEAD, IMAGENET_BGR_MEAN, build_model, resnet50_backbone
 from tlstudy.training import (
     TrainConfig,
@@ -185,3 +190,25 @@ def test_recalibration_skips_frozen_batchnorm_layers_nested_or_not():
     assert recalibrate_batchnorm(outer, x) == 0
     outer.layers[0].trainable = True
     assert recalibrate_batchnorm(outer, x) == 1
+
+
+def test_init_only_arm_differs_from_scratch_in_initial_weights_only(weights_file):
+    """params.yaml's resnet50_ft: the pretrained backbone, trained whole from the first epoch at the
+    scratch arm's learning rate, with the scratch arm's initial head."""
+    params = load_params(ROOT / "params.yaml")
+    configs = {name: replace(TrainConfig.from_params(params, name), epochs=1, batch_size=16)
+               for name in ("resnet50_ft", "resnet50_scratch")}
+    assert configs["resnet50_ft"].schedule == TransferSchedule(frozen_epochs=0, fine_tune="all",
+                                                               finetune_lr_factor=1.0)
+    data = tiny_splits()
+    ft, _ = train_model("resnet50_ft", data, configs["resnet50_ft"], seed=0, backbone_weights=weights_file)
+    scratch, _ = train_model("resnet50_scratch", data, configs["resnet50_scratch"], seed=0)
+    assert ft.optimizer.learning_rate.numpy() == scratch.optimizer.learning_rate.numpy() == params["train"][
+        "learning_rate"]
+    assert len(ft.trainable_weights) == len(scratch.trainable_weights) == 212 + 2
+    # Scratch's head after one epoch differs, but both started from the same one (same seed): check the
+    # starting point by rebuilding.
+    seed_everything(0)
+    head = build_model("resnet50_scratch", (28, 28), 3, image_size=32).get_layer(HEAD).kernel.numpy()
+    seed_everything(0)
+    assert np.array_equal(build_model("resnet50_ft", (28, 28), 3, image_size=32).get_layer(HEAD).kernel.numpy(), head)

@@ -9,12 +9,14 @@ from tests.test_pipeline import make_repo, project_env
 from tlstudy.sweep import collect, parse_exp_show, tables, verdict_table
 
 
-def exp(name, examples, epochs, delta, low, high, verdict, failed=False):
+def exp(name, examples, epochs, delta, low, high, verdict, failed=False, learning_rate=0.001, trained=None):
     summary = {m: {"seeds": 3, "accuracy_mean": 0.6 + d, "accuracy_min": 0.55 + d, "accuracy_median": 0.6 + d,
                    "accuracy_max": 0.65 + d} for m, d in (("resnet50_scratch", 0.0), ("resnet50_tl", delta))}
-    hypothesis = {"regime": {}, "transfer": {"delta": delta, "ci_low": low, "ci_high": high, "p_value_max": 0.01,
-                                             "verdict": verdict, "raw": {"delta": 0.3, "verdict": 1}}}
-    params = {"data": {"examples_per_class": examples}, "train": {"epochs": epochs}, "transfer": {"source": "mnist"}}
+    hypothesis = {"transfer": {"verdict": verdict, "delta": delta, "ci_low": low, "ci_high": high, "margin": 0.01,
+                               "seeds": 3, "seeds_needed": 7, "raw": {"delta": 0.3, "verdict": 1}},
+                  "regime": {"trained_per_class": trained}}
+    params = {"examples_per_class": examples, "epochs": epochs, "train": {"learning_rate": learning_rate},
+              "transfer": {"source": "mnist"}}
     data = None if failed else {"params": {"params.yaml": {"data": params}},
                                 "metrics": {"metrics/summary.json": {"data": summary},
                                             "metrics/hypothesis.json": {"data": hypothesis}}}
@@ -24,7 +26,7 @@ def exp(name, examples, epochs, delta, low, high, verdict, failed=False):
 
 EXP_SHOW = [{"rev": "workspace", "name": None, "data": {}, "experiments": None},
             {"rev": "abc123", "name": "main", "data": {}, "experiments": [
-                exp("big", "all", 3, 0.001, -0.01, 0.012, 0),
+                exp("big", "all", 3, 0.001, -0.01, 0.012, 2, trained=6000.0),
                 exp("small", 10, 3, 0.10, 0.05, 0.15, 1),
                 exp("mid", 100, 3, 0.04, 0.01, 0.07, 1),
                 exp("broken", 7000, 3, 0, 0, 0, 0, failed=True)]}]
@@ -34,17 +36,29 @@ def test_parse_and_tables_from_exp_show():
     experiments = parse_exp_show(EXP_SHOW)
     assert [(e.name, e.failed) for e in experiments] == [("big", False), ("small", False), ("mid", False),
                                                          ("broken", True)]
-    baseline = exp("main", 1000, 3, 0.0, -0.01, 0.01, 0)["revs"][0]
+    baseline = exp("main", 1000, 3, 0.0, -0.01, 0.01, 2)["revs"][0]
     with_baseline = [{**baseline, "rev": "abc123", "experiments": EXP_SHOW[1]["experiments"]}]
     assert [e.name for e in parse_exp_show(with_baseline)][:2] == ["main", "big"], "the commit is a regime too"
     accuracy, comparisons = tables(experiments)
     assert list(comparisons["examples_per_class"]) == [10, 100, "all"], "sorted by size, 'all' last"
+    assert list(comparisons["x"]) == [10, 100, 6000], "'all' at the count the split stage trained on"
     assert set(accuracy["model"]) == {"resnet50_scratch", "resnet50_tl"}
     table = verdict_table(comparisons)
     lines = table.splitlines()
-    assert lines[2].startswith("| 3 | 10 | +10.0 | [+5.0, +15.0] | 0.01 | **supported** | supported |")
+    assert lines[2] == "| 3 | 10 | **supported** | +10.0 | [+5.0, +15.0] | 3 (7) | supported |"
     assert "**supported** |" in lines[3] and "(changes)" not in lines[3]
     assert "**inconclusive** (changes)" in lines[4]
+
+
+def test_a_param_besides_the_knobs_makes_another_regime():
+    """Two experiments that differ only in the learning rate are two rows, named by that param."""
+    show = [{"rev": "abc123", "name": "main", "data": {}, "experiments": [
+        exp("slow", 10, 3, 0.10, 0.05, 0.15, 1, learning_rate=0.0001),
+        exp("fast", 10, 3, -0.10, -0.15, -0.05, -1, learning_rate=0.001)]}]
+    _, comparisons = tables(parse_exp_show(show))
+    assert sorted(comparisons["regime"]) == ["train.learning_rate=0.0001", "train.learning_rate=0.001"]
+    lines = verdict_table(comparisons).splitlines()
+    assert lines[0].startswith("| regime | epochs |") and len(lines) == 4
 
 
 def test_a_regime_collected_twice_counts_once():

@@ -49,3 +49,15 @@ def load_splits(processed: Path, split_dir: Path, seed: int | None = None) -> Sp
         test=Arrays(x[test_idx], y[test_idx]),
         class_names=class_names,
     )
+
+
+def stratified_part(part: Arrays, examples_per_class: int | None, seed: int = 0) -> Arrays:
+    """A fixed stratified subset: up to ``examples_per_class`` of each class (all of a smaller
+    class), drawn with ``seed``, in their original order; ``None`` returns ``part`` itself."""
+    if examples_per_class is None:
+        return part
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(members, size=min(examples_per_class, len(members)), replace=False)
+              for members in (np.flatnonzero(part.y == label) for label in np.unique(part.y))]
+    index = np.sort(np.concatenate(chosen))
+    return Arrays(part.x[index], part.y[index])

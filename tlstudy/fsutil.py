@@ -38,12 +38,19 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(target: Path, mode: str = "w") -> Iterator:
     """Open a temporary file beside ``target``; it replaces ``target`` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the mode any new file would
     try:
         with os.fdopen(fd, mode) as f:
             yield f

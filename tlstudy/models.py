@@ -31,6 +31,8 @@ REGISTRY: dict[str, ModelSpec] = {}
 BACKBONE = "backbone"
 FEATURES = "features"
 HEAD = "head"
+# The pretrain stage's file for a pretrained model's backbone, in models/init/<model>/.
+BACKBONE_FILE = "backbone.weights.h5"
 
 
 def register(name: str, pretrained: bool = False) -> Callable[[Builder], Builder]:
@@ -148,3 +150,4 @@ def resnet50(input_shape, num_classes, input_dtype="float32", image_size: int = 
 
 register("resnet50_scratch")(resnet50)
 register("resnet50_tl", pretrained=True)(resnet50)
+register("resnet50_ft", pretrained=True)(resnet50)  # the pretrained init, trained like scratch (params.yaml)

@@ -23,7 +23,7 @@ from tlstudy.explore import scale
 from tlstudy.idx import MNIST, fetch_idx_dataset, load_idx_dataset, md5_of
 from tlstudy.models import BACKBONE, resnet50_backbone
 from tlstudy.splits import stratified_subset
-from tlstudy.training import TrainConfig, train_model
+from tlstudy.training import TrainConfig, ValidationBudget, train_model
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ def pretrain_on_mnist(config: MnistPretraining, image_size: int, workdir: Path) 
     data = Splits(train=Arrays(scale(x_train[subset]), y_train[subset]), val=val, test=val,
                   class_names=list(MNIST.class_names))
     train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
-                               learning_rate=config.learning_rate, model_options={"image_size": image_size})
+                               learning_rate=config.learning_rate, model_options={"image_size": image_size},
+                               validation=ValidationBudget(examples_per_class=None, every=config.epochs))
     model, history = train_model("resnet50_scratch", data, train_config, config.seed)
     raw_accuracy = _accuracy(model, val)
     recalibrate_batchnorm(model, data.train.x, config.batch_size)

@@ -15,9 +15,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
 from tlstudy.explore import save_figure  # noqa: E402
 from tlstudy.fsutil import atomic_file  # noqa: E402
+from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 
 
 @dataclass
@@ -73,9 +75,10 @@ def plot_curves(runs: list[Run], path: Path) -> None:
                 color = f"C{run.seed % 10}"
                 if metric in run.curves:
                     ax.plot(epochs, run.curves[metric], color=color, label=f"train, seed {run.seed}")
-                if f"val_{metric}" in run.curves:
-                    ax.plot(epochs, run.curves[f"val_{metric}"], color=color, linestyle="--",
-                            label=f"validation, seed {run.seed}")
+                if f"val_{metric}" in run.curves:  # scored every train.validation.every epochs: gaps between
+                    scored = run.curves[f"val_{metric}"].notna()
+                    ax.plot(epochs[scored], run.curves[f"val_{metric}"][scored], color=color, linestyle="--",
+                            marker=".", label=f"validation, seed {run.seed}")
                 ax.set_title(f"{model}: {metric}")
                 ax.set_xlabel("epoch")
         axes[0, col].legend(fontsize=7)
@@ -96,6 +99,47 @@ def plot_errors(runs: list[Run], path: Path) -> None:
     n = runs[0].metrics["n"]
     ax.set_ylabel(f"misclassified test images (of {n})")
     ax.set_title("Test errors per model (bar: mean over seeds; dots: seeds)")
+    save_figure(fig, path)
+
+
+def plot_forest(hypothesis: dict, path: Path) -> None:
+    """Each comparison's delta (points) with its interval, the margin of practical equivalence shaded."""
+    names = [name for name, c in hypothesis.items() if name != "regime"]
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.7 * len(names)))
+    margin = 100 * max((hypothesis[n]["margin"] for n in names), default=0.0)
+    ax.axvspan(-margin, margin, color="0.88", label=f"margin: no practical difference (±{margin:g} points)")
+    ax.axvline(0, color="black", linewidth=0.8)
+    for row, name in enumerate(reversed(names)):
+        c = hypothesis[name]
+        y = row
+        if c["ci_low"] is not None:
+            ax.plot([100 * c["ci_low"], 100 * c["ci_high"]], [y, y], color="C0", linewidth=2.5)
+        ax.plot(100 * c["delta"], y, "o", color="C0")
+        ax.annotate(VERDICT_WORDS[c["verdict"]], (100 * c["delta"], y), xytext=(0, 7), textcoords="offset points",
+                    ha="center", fontsize=8)
+    ax.set_yticks(range(len(names)), [f"{n}\n{hypothesis[n]['a']} − {hypothesis[n]['b']}" for n in reversed(names)],
+                  fontsize=8)
+    ax.set_ylim(-0.6, len(names) - 0.3)
+    ax.set_xlabel("difference in test accuracy, points (mean over seeds, 95% interval)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_trained_per_class(split_summary: dict, path: Path) -> None:
+    """The images each run actually trained on, per class (the seeds' subsets; one bar per seed)."""
+    names = split_summary["class_names"]
+    by_seed = split_summary["train_per_class_by_seed"]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1.5))
+    height = 0.8 / max(1, len(by_seed))
+    for i, (seed, counts) in enumerate(by_seed.items()):
+        ax.barh(np.arange(len(names)) + i * height, counts, height=height, label=f"seed {seed}")
+    ax.set_yticks(np.arange(len(names)) + 0.4 - height / 2, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("training images")
+    ax.set_title(f"Training images per class, as trained (pool: {split_summary['train']} images)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -123,7 +167,7 @@ def _html_table(rows: list[list[str]]) -> str:
 
 
 def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, Path],
-                 verdicts: list[str] = ()) -> tuple[Path, Path]:
+                 verdicts: list[str] = (), notes: list[str] = ()) -> tuple[Path, Path]:
     """``report.md`` (figures linked) and ``report.html`` (figures inlined, opens offline).
 
     The report opens with the verdicts, one sentence each, then the numbers, then the figures.
@@ -136,6 +180,7 @@ def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, 
     md = [f"# {title}", "", f"Regime: {regime_text}.", ""]
     md += [f"- {v}" for v in verdicts] + ([""] if verdicts else [])
     md += ["## Test accuracy over seeds", "", _markdown_table(rows), ""]
+    md += [*notes, ""] if notes else []
     for caption, path in figures.items():
         rel = Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()
         md += [f"## {caption}", "", f"![{caption}]({rel})", ""]
@@ -147,6 +192,7 @@ def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, 
     if verdicts:
         parts.append("<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts) + "</ul>")
     parts += ["<h2>Test accuracy over seeds</h2>", _html_table(rows)]
+    parts += [f"<p>{html.escape(note)}</p>" for note in notes]
     for caption, path in figures.items():
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         parts += [f"<h2>{html.escape(caption)}</h2>",
@@ -160,6 +206,25 @@ def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, 
     with atomic_file(html_path) as f:
         f.write(page)
     return md_path, html_path
+
+
+def environment_note(live_dir: Path, runs: list[Run]) -> str:
+    """Where the runs ran (each run's dvclive params), and what that means for reproducing them."""
+    seen = {}
+    for run in runs:
+        params_file = Path(live_dir) / f"{run.model}_s{run.seed}" / "params.yaml"
+        env = (yaml.safe_load(params_file.read_text()) or {}).get("environment") if params_file.exists() else None
+        if env:
+            seen.setdefault(tuple(sorted(env.items())), []).append(f"{run.model}_s{run.seed}")
+    if not seen:
+        return "The machine the runs trained on was not recorded."
+    described = "; ".join(
+        f"{dict(env)['cpu']} ({dict(env)['cpu_isa']}), GPUs: {dict(env)['gpus']}, TensorFlow "
+        f"{dict(env)['tensorflow']}, Keras {dict(env)['keras']}" + (f" [{len(names)} runs]" if len(seen) > 1 else "")
+        for env, names in seen.items())
+    return (f"Trained on: {described}. Same params on the same machine type give bit-identical results; on "
+            "another CPU family (other oneDNN kernels) a ResNet50 run moves by a point or two, which is why the "
+            "verdict rests on several seeds and an interval, never on one run.")
 
 
 def load_run(model: str, seed: int, metrics_path: Path, live_dir: Path) -> Run:

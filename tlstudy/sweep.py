@@ -31,13 +31,12 @@ import pandas as pd  # noqa: E402
 
 from tlstudy.explore import save_figure  # noqa: E402
 from tlstudy.fsutil import atomic_file  # noqa: E402
-from tlstudy.idx import FASHION_MNIST  # noqa: E402
 from tlstudy.params import setup_logging  # noqa: E402
 from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 
 log = logging.getLogger(__name__)
-# Fashion-MNIST's training images per class (6000): where 'all' sits on the x axis.
-ALL_EXAMPLES = FASHION_MNIST.files[0].count // len(FASHION_MNIST.class_names)
+# The two knobs every table shows; any other param that differs between collected experiments joins them.
+KNOBS = ("epochs", "examples_per_class")
 
 
 @dataclass
@@ -54,8 +53,8 @@ def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def queue_grid(examples: list[str], epochs: list[str], extra: list[str] = ()) -> None:
-    args = ["exp", "run", "--queue", "-S", f"data.examples_per_class={','.join(examples)}",
-            "-S", f"train.epochs={','.join(epochs)}"]
+    args = ["exp", "run", "--queue", "-S", f"examples_per_class={','.join(examples)}",
+            "-S", f"epochs={','.join(epochs)}"]
     for override in extra:
         args += ["-S", override]
     print(dvc(*args).stdout, end="")
@@ -100,29 +99,57 @@ def failed_queue_tasks() -> list[str]:
     return names
 
 
-def examples_value(value) -> int:
-    return ALL_EXAMPLES if str(value).lower() == "all" else int(value)
+def flatten(params: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists become strings, so that they compare and print."""
+    flat = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value) if isinstance(value, (list, tuple)) else value
+    return flat
 
 
 def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per (experiment, model) accuracies, and per (experiment, comparison) deltas and verdicts."""
+    """Per (experiment, model) accuracies, and per (experiment, comparison) deltas and verdicts.
+
+    A regime is every param: two experiments that differ in any param (a learning rate, a seed list,
+    the pretraining source) are two regimes; the params that differ besides the two knobs are named
+    in the ``regime`` column."""
+    done = [e for e in experiments if not e.failed and "metrics/summary.json" in e.metrics]
+    flat = [flatten(e.params) for e in done]
+    keys = sorted({k for f in flat for k in f})
+    varying = [k for k in keys if k not in KNOBS and len({str(f.get(k)) for f in flat}) > 1]
     accuracy, comparisons = [], []
-    for exp in experiments:
-        if exp.failed or "metrics/summary.json" not in exp.metrics:
-            continue
-        regime = {"experiment": exp.name, "examples_per_class": exp.params["data"]["examples_per_class"],
-                  "epochs": exp.params["train"]["epochs"], "source": exp.params["transfer"]["source"]}
+    for exp, params in zip(done, flat):
+        hypothesis = exp.metrics.get("metrics/hypothesis.json", {})
+        trained = (hypothesis.get("regime") or {}).get("trained_per_class")
+        regime = {"experiment": exp.name, "epochs": params.get("epochs"),
+                  "examples_per_class": params.get("examples_per_class"),
+                  "regime": ", ".join(f"{k}={params.get(k)}" for k in varying),
+                  "key": repr(sorted((k, str(v)) for k, v in params.items())),
+                  "x": trained if trained is not None else _number(params.get("examples_per_class"))}
         for model, s in exp.metrics["metrics/summary.json"].items():
             accuracy.append({**regime, "model": model, **s})
-        for name, c in exp.metrics.get("metrics/hypothesis.json", {}).items():
+        for name, c in hypothesis.items():
             if name == "regime":
                 continue
             raw = c.get("raw", {})
-            comparisons.append({**regime, "comparison": name, "delta": c["delta"], "ci_low": c["ci_low"],
-                                "ci_high": c["ci_high"], "p_value_max": c["p_value_max"], "verdict": c["verdict"],
+            comparisons.append({**regime, "comparison": name, "verdict": c["verdict"], "delta": c["delta"],
+                                "ci_low": c.get("ci_low"), "ci_high": c.get("ci_high"),
+                                "margin": c.get("margin"), "seeds": c.get("seeds"),
+                                "seeds_needed": c.get("seeds_needed"),
                                 "raw_delta": raw.get("delta"), "raw_verdict": raw.get("verdict")})
     return (_by_regime(_one_per_regime(pd.DataFrame(accuracy), "model")),
             _by_regime(_one_per_regime(pd.DataFrame(comparisons), "comparison")))
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _one_per_regime(frame: pd.DataFrame, item: str) -> pd.DataFrame:
@@ -130,19 +157,17 @@ def _one_per_regime(frame: pd.DataFrame, item: str) -> pd.DataFrame:
     (a commit's own results and an experiment of another); the first collected stays."""
     if not len(frame):
         return frame
-    keys = ["examples_per_class", "epochs", "source", item]
-    duplicated = frame.astype({"examples_per_class": str}).duplicated(subset=keys)
+    duplicated = frame.duplicated(subset=["key", item])
     for name in frame.loc[duplicated, "experiment"].unique():
         log.info("%s repeats a regime already collected; left out", name)
-    return frame[~duplicated]
+    return frame[~duplicated].drop(columns="key")
 
 
 def _by_regime(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sorted by epochs, then dataset size ('all' last), with the size as a number in ``x``."""
+    """Sorted by the other params, epochs, then training images per class ('all' at its real count)."""
     if not len(frame):
         return frame
-    frame = frame.assign(x=frame["examples_per_class"].map(examples_value))
-    return frame.sort_values(["epochs", "x"], ignore_index=True)
+    return frame.sort_values(["regime", "epochs", "x"], ignore_index=True)
 
 
 def plot_data_efficiency(accuracy: pd.DataFrame, path: Path) -> None:
@@ -155,40 +180,58 @@ def plot_data_efficiency(accuracy: pd.DataFrame, path: Path) -> None:
                         color=f"C{i}")
         ax.set_xscale("log")
         ax.set_title(f"{epochs} epochs")
-        ax.set_xlabel("training examples per class (all = 6000)")
+        ax.set_xlabel("training images per class ('all': the dataset's own count)")
     axes[0, 0].set_ylabel("test accuracy (mean; bars: min to max over seeds)")
     axes[0, 0].legend(fontsize=8)
     save_figure(fig, path)
 
 
 def plot_delta(comparisons: pd.DataFrame, path: Path, comparison: str = "transfer") -> None:
+    """The comparison's delta with its interval against training images per class, a line per epoch
+    budget (and per other regime), the margin of practical equivalence shaded."""
     rows = comparisons[comparisons["comparison"] == comparison]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, (epochs, group) in enumerate(rows.groupby("epochs")):
-        error = [group["delta"] - group["ci_low"], group["ci_high"] - group["delta"]]
-        ax.errorbar(group["x"] * (1 + 0.04 * i), 100 * group["delta"], yerr=100 * np.array(error), marker="o",
-                    capsize=3, label=f"{epochs} epochs")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    margin = 100 * float(rows["margin"].max()) if rows["margin"].notna().any() else 0.0
+    ax.axhspan(-margin, margin, color="0.88", label=f"no practical difference (±{margin:g} points)")
+    for i, ((regime, epochs), group) in enumerate(rows.groupby(["regime", "epochs"], sort=False)):
+        low = group["ci_low"].astype(float).fillna(group["delta"])
+        high = group["ci_high"].astype(float).fillna(group["delta"])
+        error = 100 * np.array([group["delta"] - low, high - group["delta"]])
+        label = f"{epochs} epochs" + (f", {regime}" if regime else "")
+        ax.errorbar(group["x"] * (1 + 0.04 * i), 100 * group["delta"], yerr=error, marker="o", capsize=3,
+                    label=label)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xscale("log")
-    ax.set_xlabel("training examples per class (all = 6000)")
-    ax.set_ylabel("accuracy(tl) - accuracy(scratch), points")
-    ax.set_title("Transfer advantage with its 95% interval")
-    ax.legend(fontsize=8)
+    ax.set_xlabel("training images per class")
+    a_minus_b = {"transfer": "tl - scratch", "init_only": "ft - scratch"}.get(comparison, comparison)
+    ax.set_ylabel(f"accuracy({a_minus_b}), points")
+    ax.set_title(f"{comparison}: difference with its 95% interval")
+    ax.legend(fontsize=7)
     save_figure(fig, path)
+
+
+def _interval(r) -> str:
+    if pd.isna(r["ci_low"]):
+        return "n/a (one seed)"
+    return f"[{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}]"
 
 
 def verdict_table(comparisons: pd.DataFrame, comparison: str = "transfer") -> str:
     """Markdown: one row per regime; a mark where the verdict differs from the next smaller dataset."""
-    lines = ["| epochs | examples per class | delta (points) | 95% interval | max p | verdict | raw verdict |",
-             "|---|---|---|---|---|---|---|"]
-    for epochs, group in comparisons[comparisons["comparison"] == comparison].groupby("epochs"):
+    rows = comparisons[comparisons["comparison"] == comparison]
+    other = rows["regime"].astype(bool).any()
+    lines = ["| " + ("regime | " if other else "") + "epochs | examples per class | verdict | delta (points) | "
+             "95% interval | seeds (needed for the margin) | raw verdict |",
+             "|---" * (8 if other else 7) + "|"]
+    for _, group in rows.groupby(["regime", "epochs"], sort=False):
         previous = None
         for _, r in group.iterrows():
             mark = " (changes)" if previous is not None and r["verdict"] != previous else ""
             raw = VERDICT_WORDS[int(r["raw_verdict"])] if pd.notna(r["raw_verdict"]) else "-"
-            lines.append(f"| {epochs} | {r['examples_per_class']} | {100 * r['delta']:+.1f} | "
-                         f"[{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}] | {r['p_value_max']:.2g} | "
-                         f"**{VERDICT_WORDS[int(r['verdict'])]}**{mark} | {raw} |")
+            needed = "none would" if pd.isna(r["seeds_needed"]) else f"{int(r['seeds_needed'])}"
+            lines.append(("| " + r["regime"] + " " if other else "") +
+                         f"| {r['epochs']} | {r['examples_per_class']} | **{VERDICT_WORDS[int(r['verdict'])]}**{mark} "
+                         f"| {100 * r['delta']:+.1f} | {_interval(r)} | {int(r['seeds'])} ({needed}) | {raw} |")
             previous = r["verdict"]
     return "\n".join(lines) + "\n"
 
@@ -219,8 +262,9 @@ def collect(out: Path, exp_show: list | None = None, revs: list[str] = ()) -> di
         with atomic_file(out / "table.md") as f:
             for name in comparisons["comparison"].unique():
                 f.write(f"## {name}\n\n{verdict_table(comparisons, name)}\n")
-        if (comparisons["comparison"] == "transfer").any():
-            plot_delta(comparisons, out / "delta.png")
+        for name in ("transfer", "init_only"):
+            if (comparisons["comparison"] == name).any():
+                plot_delta(comparisons, out / ("delta.png" if name == "transfer" else f"delta_{name}.png"), name)
     collected = int(accuracy["experiment"].nunique()) if len(accuracy) else 0
     return {"experiments": collected, "failed": failed}
 
@@ -229,8 +273,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="queue the grid, run it, then collect")
-    run.add_argument("--examples", default="10,100,1000,all", help="data.examples_per_class values")
-    run.add_argument("--epochs", default="3,10,30", help="train.epochs values")
+    run.add_argument("--examples", default="10,100,1000,all", help="examples_per_class values")
+    run.add_argument("--epochs", default="3,10,30", help="epochs values")
     run.add_argument("-S", "--set", action="append", default=[], help="more overrides for every experiment")
     run.add_argument("--jobs", type=int, default=1, help="experiments at a time (each uses every core)")
     run.add_argument("--out", default="sweep")

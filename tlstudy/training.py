@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from tlstudy.data import Arrays, Splits
+from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
+from tlstudy.data import Arrays, Splits, stratified_part
 from tlstudy.models import BACKBONE, FEATURES, HEAD, build_model, model_spec
+from tlstudy.splits import parse_examples_per_class
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,22 @@ class TransferSchedule:
 
 
 @dataclass
+class ValidationBudget:
+    """Which validation images the per-epoch curves use, and how often."""
+
+    examples_per_class: int | None = 100  # a fixed stratified subset; None: the whole validation split
+    every: int = 1  # score every this many epochs, and always after the last
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
     model_options: dict = field(default_factory=dict)  # the builder's keyword arguments
     schedule: TransferSchedule = field(default_factory=TransferSchedule)
+    validation: ValidationBudget = field(default_factory=ValidationBudget)
+    learning_rate_grid: list[float] | None = None  # choose the rate on validation accuracy
 
     @classmethod
     def from_params(cls, params: dict, model: str) -> "TrainConfig":
@@ -38,12 +50,17 @@ class TrainConfig:
         options = dict((params.get("models") or {}).get(model) or {})
         schedule_keys = set(TransferSchedule.__dataclass_fields__)
         schedule = TransferSchedule(**{k: options.pop(k) for k in list(options) if k in schedule_keys})
+        validation = train.get("validation") or {}
+        grid = train.get("learning_rate_grid")
         return cls(
-            epochs=int(train["epochs"]),
+            epochs=int(params["epochs"]),
             batch_size=int(train["batch_size"]),
             learning_rate=float(train["learning_rate"]),
             model_options=options,
             schedule=schedule,
+            validation=ValidationBudget(parse_examples_per_class(validation.get("examples_per_class", "all")),
+                                        int(validation.get("every", 1))),
+            learning_rate_grid=[float(r) for r in grid] if grid else None,
         )
 
 
@@ -63,19 +80,48 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     )
 
 
+class BudgetedValidation(keras.callbacks.Callback):
+    """Validation loss and accuracy every ``every`` epochs and after the last, scored as ``evaluate``
+    will score the model: trainable BatchNorm layers recalibrated on the training images first. The
+    moving statistics are put back afterwards, so training goes on exactly as without this callback
+    (gradients never read them). It adds ``val_loss`` and ``val_accuracy`` to the epoch's logs, for
+    the callbacks after it (dvclive) and the history."""
+
+    def __init__(self, train_x, val: Arrays, batch_size: int, every: int, last_epoch: int):
+        super().__init__()
+        self.train_x, self.val, self.batch_size = train_x, val, batch_size
+        self.every, self.last_epoch = max(1, every), last_epoch
+        self.scored: list[int] = []  # the epochs (0-based) with validation figures
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.last_epoch:
+            return
+        self.scored.append(epoch)
+        layers = list(batchnorm_layers(self.model, trainable_only=True)) if self.model.trainable else []
+        saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
+        if layers:
+            recalibrate_batchnorm(self.model, self.train_x, self.batch_size)
+        scores = self.model.evaluate(self.val.x, self.val.y, batch_size=512, verbose=0, return_dict=True)
+        for layer, (mean, variance) in zip(layers, saved):
+            layer.moving_mean.assign(mean)
+            layer.moving_variance.assign(variance)
+        if logs is not None:
+            logs["val_loss"], logs["val_accuracy"] = float(scores["loss"]), float(scores["accuracy"])
+
+
 def _fit(model: keras.Model, train: Arrays, val: Arrays, config: TrainConfig, epochs: int, initial_epoch: int,
          callbacks) -> dict:
+    validation = BudgetedValidation(train.x, val, config.batch_size, config.validation.every, epochs)
     history = model.fit(
         train.x, train.y,
         batch_size=config.batch_size,
         epochs=epochs,
         initial_epoch=initial_epoch,
-        validation_data=(val.x, val.y),
         shuffle=True,
         verbose=2,
-        callbacks=list(callbacks),
+        callbacks=[validation, *callbacks],  # first: the others see its validation figures
     )
-    return history.history
+    return {**history.history, "epoch": history.epoch, "val_epoch": validation.scored}
 
 
 def _extend(history: dict, more: dict) -> dict:
@@ -124,6 +170,8 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
     per pass over the training images, so the arms get the same budget.
     """
     seed_everything(seed)
+    data = Splits(data.train, stratified_part(data.val, config.validation.examples_per_class), data.test,
+                  data.class_names)
     model = build_model(name, data.train.x.shape[1:], len(data.class_names), data.train.x.dtype,
                         **config.model_options)
     learning_rate, history, start = config.learning_rate, {}, 0
@@ -146,6 +194,27 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
     if config.epochs > start:
         _extend(history, _fit(model, data.train, data.val, config, config.epochs, start, callbacks))
     return model, history
+
+
+def train_choosing_learning_rate(name: str, data: Splits, config: TrainConfig, seed: int,
+                                 backbone_weights: Path | None = None,
+                                 callbacks: list[keras.callbacks.Callback] = ()) -> tuple[keras.Model, dict, float]:
+    """``train_model``, or with ``config.learning_rate_grid`` one run per candidate rate and the one
+    with the best final validation accuracy (recalibrated, on the validation budget; never the test
+    split) kept. Returns the model, its history and its rate. ``callbacks`` see the plain run only:
+    with a grid, log the returned history instead."""
+    if not config.learning_rate_grid:
+        model, history = train_model(name, data, config, seed, backbone_weights, callbacks)
+        return model, history, config.learning_rate
+    best = None
+    for rate in config.learning_rate_grid:
+        model, history = train_model(name, data, replace(config, learning_rate=rate), seed, backbone_weights)
+        score = history["val_accuracy"][-1]
+        log.info("%s (seed %d): learning rate %g, final validation accuracy %.4f", name, seed, rate, score)
+        if best is None or score > best[0]:
+            best = (score, model, history, rate)
+    log.info("%s (seed %d): learning rate %g chosen on validation", name, seed, best[3])
+    return best[1], best[2], best[3]
 
 
 def save_model(model: keras.Model, path: Path) -> None:

@@ -1,0 +1,62 @@
+"""Every stage's deps in dvc.yaml list exactly the project modules it imports, transitively: an
+edit to any of them re-runs the stage, and no stage re-runs for a module it no longer uses."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+PACKAGES = ("stages", "tlstudy")
+
+
+def module_file(module: str) -> Path | None:
+    path = ROOT / (module.replace(".", "/") + ".py")
+    return path if path.exists() and path.name != "__init__.py" else None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Project modules a file imports: ``import tlstudy.x``, ``from tlstudy.x import y``,
+    ``from tlstudy import x`` (where x is a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] in PACKAGES}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names if module_file(f"{node.module}.{a.name}")}
+    return found
+
+
+def import_closure(module: str) -> set[str]:
+    """The files of ``module`` and every project module it imports, transitively, relative to the root."""
+    files, todo = set(), [module]
+    while todo:
+        path = module_file(todo.pop())
+        if path is None or path in files:
+            continue
+        files.add(path)
+        todo += imported_modules(path)
+    return {p.relative_to(ROOT).as_posix() for p in files}
+
+
+def stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_stage_deps_are_exactly_its_import_closure(name):
+    stage = stages()[name]
+    module = stage["cmd"].split("python -m ", 1)[1].split()[0]
+    declared = {d for d in stage.get("deps", []) if isinstance(d, str) and d.endswith(".py")}
+    expected = import_closure(module)
+    assert declared == expected, (f"dvc.yaml stage {name}: missing {sorted(expected - declared)}, "
+                                  f"not imported {sorted(declared - expected)}")
+
+
+def test_the_closure_follows_from_package_imports():
+    """A known answer: the report stage reaches tlstudy/stats.py through `from tlstudy import report, stats`."""
+    closure = import_closure("stages.report")
+    assert {"stages/report.py", "tlstudy/report.py", "tlstudy/stats.py", "tlstudy/explore.py"} <= closure
