@@ -6,9 +6,15 @@ STAMP  := $(VENV)/.installed
 # Stages call `python -m stages.<name>`: the virtual environment's python must come first.
 RUN    := PATH="$(BIN):$$PATH"
 
-.PHONY: setup dataset repro test test-fast benchmark sweep
+.PHONY: setup dataset browser repro test test-fast benchmark calibration sweep pr-report
 
-setup: $(STAMP) dataset
+# DVC's plots page with vega, vega-lite and vega-embed inline (.dvc/config: plots.html_template).
+TEMPLATE := .dvc/plots/offline.html
+
+setup: $(STAMP) $(TEMPLATE) dataset
+
+$(TEMPLATE): $(STAMP) tlstudy/vega.py
+	$(BIN)/python -m tlstudy.vega template $@
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,18 +23,29 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
-# Fashion-MNIST from Debian's package where apt exists; elsewhere the fetch stage downloads it.
+# Fashion-MNIST from Debian's package where apt exists and we may use it; elsewhere (no apt, no root
+# and no sudo, or apt fails) the fetch stage downloads it from the official mirror, checked by MD5.
 dataset:
-	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then \
-	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
+	@$(call apt_install,/usr/share/datasets/fashion-mnist,dataset-fashion-mnist,the fetch stage will download Fashion-MNIST)
+
+# $(call apt_install,path that shows it is installed,package,what happens without it)
+apt_install = if [ ! -e $(1) ]; then \
+	  if ! command -v apt-get >/dev/null; then echo "No apt-get here: $(3)."; \
+	  elif [ "$$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then echo "Not root and no sudo: $(3)."; \
+	  else SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	    ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(2)) || echo "apt-get failed: $(3)."; \
+	  fi; \
 	fi
 
 repro: setup
 	$(RUN) $(BIN)/dvc repro
 	@echo "Report: report/report.html (numbers: $(VENV)/bin/dvc metrics show)"
 
-test: setup
+# The test suite also opens DVC's plots page in a real browser: Debian's chromium, where apt exists.
+browser:
+	@$(call apt_install,/usr/bin/chromium,chromium,the browser test will be skipped)
+
+test: setup browser
 	$(RUN) $(BIN)/python -m pytest
 
 # Unit tests only, without the end-to-end dvc repro.
@@ -38,6 +55,16 @@ test-fast: setup
 # Training throughput: the project's path against plain model.fit, cached features against end to end.
 benchmark: setup
 	$(RUN) $(BIN)/python -m benchmarks.throughput
+
+# The verdict's calibration: false verdicts under the null and power, by simulation (README, "Calibration").
+calibration: setup
+	$(RUN) $(BIN)/python -m benchmarks.calibration
+
+# The pull-request comment: verdicts, `dvc metrics diff --md`, every plot as a PNG, in pr-report/.
+BASE ?= main
+HEAD ?= workspace
+pr-report: setup
+	$(RUN) $(BIN)/python -m tlstudy.review --base $(BASE) --head $(HEAD) --out pr-report
 
 # A grid of DVC experiments over dataset size and epochs, collected into sweep/.
 EXAMPLES ?= 10,100,1000,all

@@ -1,4 +1,9 @@
-"""Stage hypothesis: paired comparisons per regime into metrics/hypothesis.json (see tlstudy/stats.py)."""
+"""Stage hypothesis: paired comparisons of the models, by seed and test image (tlstudy/stats.py).
+
+Writes the verdicts, short, into ``metrics/hypothesis.json`` (what `dvc metrics show/diff` and
+`dvc exp show` lead with) and everything else about each comparison into
+``metrics/comparisons.json`` (per-seed deltas, McNemar per seed, raw verdicts, the regime).
+"""
 
 import argparse
 import json
@@ -29,7 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--predictions", required=True, help="evaluate's <model>_s<seed>.csv directory")
     parser.add_argument("--split-summary", required=True, help="the split stage's summary.json")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="the verdicts: metrics/hypothesis.json")
+    parser.add_argument("--details", required=True, help="everything about each comparison")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -38,7 +44,6 @@ def main() -> None:
     margin, confidence = float(hypothesis["margin"]), float(hypothesis["confidence"])
     predictions = Path(args.predictions)
 
-    # The verdicts first: `dvc metrics show` and `dvc exp show` list the file's keys in this order.
     result = {}
     for name, (a, b) in hypothesis["comparisons"].items():
         if a not in models or b not in models:
@@ -49,8 +54,8 @@ def main() -> None:
         if raw_a is not None or raw_b is not None:  # a model without BatchNorm has no raw predictions
             raw = stats.compare(correct_a if raw_a is None else raw_a, correct_b if raw_b is None else raw_b,
                                 seeds, margin, confidence)
-            comparison["raw"] = {k: raw[k] for k in ("verdict", "conclusion", "delta", "ci_low", "ci_high", "accuracy_a",
-                                                     "accuracy_b")}
+            comparison["raw"] = {k: raw[k] for k in ("verdict", "conclusion", "delta", "ci_low", "ci_high",
+                                                     "accuracy_a", "accuracy_b")}
         result[name] = comparison
         log.info("%s", stats.sentence(name, comparison))
     trained = json.loads(Path(args.split_summary).read_text())["train_per_class_by_seed"]
@@ -58,7 +63,18 @@ def main() -> None:
                         "epochs": params["epochs"], "source": params["transfer"]["source"], "seeds": len(seeds),
                         # what 'all' means in numbers: the mean training images per class of the subsets
                         "trained_per_class": float(np.mean([np.mean(c) for c in trained.values()]))}
-    write_json(Path(args.out), result)
+    write_json(Path(args.details), result)
+    write_json(Path(args.out), verdicts(result))
+
+
+VERDICT_FIELDS = ("verdict", "delta", "ci_low", "ci_high", "seeds_needed")
+
+
+def verdicts(details: dict) -> dict:
+    """What a reader needs first, per comparison: the verdict code, the delta, its interval and the
+    seeds the margin needs (absent where they cannot be computed)."""
+    return {name: {k: c[k] for k in VERDICT_FIELDS if c.get(k) is not None}
+            for name, c in details.items() if name != "regime"}
 
 
 if __name__ == "__main__":

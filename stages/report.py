@@ -1,15 +1,32 @@
-"""Stage report: the study's figures, a summary metric file and the Markdown/HTML report."""
+"""Stage report: the study's figures, the Markdown/HTML report, the mean accuracy per model
+(``metrics/summary.json``, a declared metric) and its details (``metrics/models.json``), and the
+tables behind DVC's top-level plots (``plots/study/``)."""
 
 import argparse
 import json
 import logging
 from pathlib import Path
 
+import pandas as pd
+
 from tlstudy import report, stats
-from tlstudy.fsutil import write_json
+from tlstudy.fsutil import atomic_file, write_json
 from tlstudy.params import load_params, setup_logging, task_of
 
 log = logging.getLogger("report")
+
+
+def write_plot_tables(out: Path, runs: list[report.Run], comparisons: dict, predictions: Path) -> None:
+    """The CSVs that dvc.yaml's top-level plots draw: a handful of charts for the whole study."""
+    out.mkdir(parents=True, exist_ok=True)
+    by_model = {}
+    for run in runs:
+        by_model.setdefault(run.model, []).append(pd.read_csv(predictions / f"{run.model}_s{run.seed}.csv"))
+    tables = {"train.csv": report.curve_rows(runs, "train"), "validation.csv": report.curve_rows(runs, "validation"),
+              "verdicts.csv": report.verdict_rows(comparisons), "confusion.csv": report.confusion_rows(by_model)}
+    for name, table in tables.items():
+        with atomic_file(out / name) as f:
+            table.to_csv(f, index=False)
 
 
 def main() -> None:
@@ -18,9 +35,12 @@ def main() -> None:
     parser.add_argument("--live-dir", required=True, help="directory of the dvclive runs <model>_s<seed>/")
     parser.add_argument("--eda", required=True, help="preprocess's exploratory figures")
     parser.add_argument("--out", required=True, help="report directory")
-    parser.add_argument("--summary", required=True, help="JSON summary of all runs")
-    parser.add_argument("--hypothesis", required=True, help="the hypothesis stage's JSON")
+    parser.add_argument("--summary", required=True, help="JSON: mean test accuracy per model")
+    parser.add_argument("--models", required=True, help="JSON: per model, accuracy over seeds in detail")
+    parser.add_argument("--comparisons", required=True, help="the hypothesis stage's details")
     parser.add_argument("--split-summary", required=True, help="the split stage's summary.json")
+    parser.add_argument("--predictions", required=True, help="evaluate's <model>_s<seed>.csv directory")
+    parser.add_argument("--plots", required=True, help="directory for the top-level plots' tables")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -32,7 +52,7 @@ def main() -> None:
         for seed in params["train"]["seeds"]
     ]
     out = Path(args.out)
-    hypothesis = json.loads(Path(args.hypothesis).read_text())
+    hypothesis = json.loads(Path(args.comparisons).read_text())
     split_summary = json.loads(Path(args.split_summary).read_text())
     eda = Path(args.eda) / "figures"
     face_task = task_of(params) == "face_age"
@@ -56,7 +76,9 @@ def main() -> None:
     report.plot_errors(runs, out / "errors.png")
     report.plot_trained_per_class(split_summary, out / "trained_per_class.png")
     summary = report.summarise(runs)
-    write_json(Path(args.summary), summary)
+    write_json(Path(args.models), summary)
+    write_json(Path(args.summary), {model: s["accuracy_mean"] for model, s in summary.items()})
+    write_plot_tables(Path(args.plots), runs, hypothesis, Path(args.predictions))
     regime = {
         "task": task_of(params),
         "examples per class": params["examples_per_class"],
@@ -69,7 +91,7 @@ def main() -> None:
     }
     verdicts = [stats.sentence(name, result) for name, result in hypothesis.items() if name != "regime"]
     notes = [report.environment_note(Path(args.live_dir), runs),
-             "McNemar's exact test per seed (metrics/hypothesis.json, mcnemar_p_per_seed) says whether two "
+             "McNemar's exact test per seed (metrics/comparisons.json, mcnemar_p_per_seed) says whether two "
              "trained networks differ on this test set; it is not evidence about the training procedures, and "
              "the verdicts above rest on the intervals alone."]
     md_path, html_path = report.write_report(out, regime, summary, figures, verdicts, notes)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tlstudy import faces
 from tlstudy.data import subset_file
 from tlstudy.fsutil import atomic_dir, save_npz, write_json
 from tlstudy.params import load_params, setup_logging, task_of
@@ -39,12 +40,15 @@ def assign(y: np.ndarray, group: np.ndarray, preset: np.ndarray, params: dict) -
         return {"train": train, "val": val, "test": test}, "official train; official test halved"
     face = split["face_age"]
     if params["face_age"]["format"] == "aihub" and face.get("families"):
+        faces.check_family_ranges(face["families"])
         return split_by_family_ranges(group, face["families"]), f"by family number: {face['families']}"
-    if (group != "").all():
-        parts = split_by_group(group, face["val_size"], face["test_size"], split["random_state"])
-        return parts, "by identity, at random"
+    if (group != "").any():  # an image without an identity is a group of its own
+        parts = split_by_group(faces.identity_groups(group), face["val_size"], face["test_size"],
+                               split["random_state"])
+        alone = int((group == "").sum())
+        return parts, "by identity, at random" + (f" ({alone} images without one, each its own)" if alone else "")
     parts = split_stratified(y, face["val_size"], face["test_size"], split["random_state"])
-    return parts, "stratified by age group, at random"
+    return parts, "by image, stratified by age group, at random (this format has no identities)"
 
 
 def main() -> None:
@@ -59,7 +63,10 @@ def main() -> None:
     with np.load(args.processed) as d:
         y, group, preset = d["y"], d["group"], d["preset"]
         class_names = [str(c) for c in d["class_names"]]
-    parts, how = assign(y, group, preset, params)
+    try:
+        parts, how = assign(y, group, preset, params)
+    except faces.FaceDataError as e:
+        raise SystemExit(f"split: {e}") from None
     for name, index in parts.items():
         if not len(index):
             raise SystemExit(f"split: the {name} split is empty ({how}); check the split params in params.yaml")

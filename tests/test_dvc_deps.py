@@ -14,7 +14,7 @@ PACKAGES = ("stages", "tlstudy")
 
 def module_file(module: str) -> Path | None:
     path = ROOT / (module.replace(".", "/") + ".py")
-    return path if path.exists() and path.name != "__init__.py" else None
+    return path if path.exists() else None
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -30,15 +30,23 @@ def imported_modules(path: Path) -> set[str]:
     return found
 
 
+def package_init(module: str) -> Path | None:
+    path = ROOT / module.replace(".", "/") / "__init__.py"
+    return path if path.exists() else None
+
+
 def import_closure(module: str) -> set[str]:
-    """The files of ``module`` and every project module it imports, transitively, relative to the root."""
+    """The files of ``module`` and every project module it imports, transitively, relative to the root;
+    importing ``a.b`` runs ``a/__init__.py`` first, so a package's ``__init__`` counts too."""
     files, todo = set(), [module]
     while todo:
-        path = module_file(todo.pop())
-        if path is None or path in files:
-            continue
-        files.add(path)
-        todo += imported_modules(path)
+        name = todo.pop()
+        parts = name.split(".")
+        for path in [package_init(".".join(parts[:i])) for i in range(1, len(parts) + 1)] + [module_file(name)]:
+            if path is None or path in files:
+                continue
+            files.add(path)
+            todo += imported_modules(path)
     return {p.relative_to(ROOT).as_posix() for p in files}
 
 
@@ -60,3 +68,4 @@ def test_the_closure_follows_from_package_imports():
     """A known answer: the report stage reaches tlstudy/stats.py through `from tlstudy import report, stats`."""
     closure = import_closure("stages.report")
     assert {"stages/report.py", "tlstudy/report.py", "tlstudy/stats.py", "tlstudy/explore.py"} <= closure
+    assert {"stages/__init__.py", "tlstudy/__init__.py"} <= closure, "packages run their __init__ first"

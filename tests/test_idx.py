@@ -98,3 +98,21 @@ def test_fetch_stage_exits_nonzero_with_one_line_error(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and "train-images-idx3-ubyte: checksum mismatch" in errors[0]
     assert not (tmp_path / "data" / "raw").exists()
+
+
+def test_fetch_stage_leaves_verified_files_alone_and_replaces_a_corrupt_one(tiny_idx, tmp_path):
+    """A repro with nothing changed rewrites nothing (DVC then has nothing to rehash); a changed byte
+    is caught by the MD5 and the files are fetched again."""
+    from stages.fetch import already_verified
+
+    spec, src, arrays = tiny_idx
+    out = tmp_path / "raw"
+    fetch_idx_dataset(spec, out, src)
+    assert already_verified(spec, out)
+    first = out / "train-labels-idx1-ubyte"
+    data = bytearray(first.read_bytes())
+    data[-1] ^= 1
+    first.write_bytes(bytes(data))
+    assert not already_verified(spec, out)
+    (out / "t10k-images-idx3-ubyte").unlink()
+    assert not already_verified(spec, out)

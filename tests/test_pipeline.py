@@ -57,13 +57,16 @@ def stages_run(output: str) -> set[str]:
 
 def make_repo(repo: Path, changes: dict | None = None) -> Path:
     """The project's pipeline and code, on the tiny profile, as a fresh git and DVC repository."""
-    for name in ("dvc.yaml", "params.yaml"):
+    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     for package in ("stages", "tlstudy"):
         shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
     set_params(repo, {**TINY, **TINY_TL, **(changes or {})})
     run(repo, "git", "init", "-q")
     run(repo, sys.executable, "-m", "dvc", "init", "-q")
+    shutil.copy(ROOT / ".dvc/config", repo / ".dvc/config")  # the offline plots template, as `make setup` writes
+    shutil.copytree(ROOT / ".dvc/plots", repo / ".dvc/plots", ignore=shutil.ignore_patterns("offline.html"))
+    run(repo, sys.executable, "-m", "tlstudy.vega", "template", ".dvc/plots/offline.html")
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "tiny profile")
     return repo
@@ -98,17 +101,20 @@ def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     assert (repo / "models/init/resnet50_tl/backbone.weights.h5").stat().st_size > 1_000_000
     assert json.loads((repo / "models/init/resnet50_scratch/init.json").read_text())["init"] == "random"
     summary = json.loads((repo / "metrics/summary.json").read_text())
-    assert set(summary) == set(MODELS)
-    hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
-    assert hypothesis["regime"] == {"task": "fashion_mnist", "examples_per_class": 5, "epochs": 2,
-                                    "source": "mnist", "seeds": 1, "trained_per_class": 5.0}
-    assert list(hypothesis) == ["transfer", "init_only", "cnn_vs_mlp", "regime"], "verdicts first"
-    transfer = hypothesis["transfer"]
+    assert list(summary) == MODELS, "the declared summary: mean test accuracy per model"
+    comparisons = json.loads((repo / "metrics/comparisons.json").read_text())
+    assert comparisons["regime"] == {"task": "fashion_mnist", "examples_per_class": 5, "epochs": 2,
+                                     "source": "mnist", "seeds": 1, "trained_per_class": 5.0}
+    transfer = comparisons["transfer"]
     # One seed cannot separate a procedure from the luck of one run: no interval, no verdict.
     assert transfer["verdict"] == INCONCLUSIVE and transfer["ci_low"] is None and transfer["seeds_needed"] is None
-    assert transfer["accuracy_a"] == pytest.approx(summary["resnet50_tl"]["accuracy_mean"])
-    assert hypothesis["init_only"]["a"] == "resnet50_ft" and "raw" in hypothesis["init_only"]
-    assert "raw" in transfer and "raw" not in hypothesis["cnn_vs_mlp"]
+    assert transfer["accuracy_a"] == pytest.approx(summary["resnet50_tl"])
+    assert comparisons["init_only"]["a"] == "resnet50_ft" and "raw" in comparisons["init_only"]
+    assert "raw" in transfer and "raw" not in comparisons["cnn_vs_mlp"]
+    # The declared verdicts: short, each comparison's code and delta (no interval with one seed).
+    hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
+    assert hypothesis == {name: {"verdict": c["verdict"], "delta": c["delta"]} for name, c in comparisons.items()
+                          if name != "regime"}
     assert json.loads((repo / "metrics/data.json").read_text())["train_images"] == 60000
     html = (repo / "report/report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and "<td>cnn</td>" in html
@@ -146,10 +152,10 @@ def test_adding_a_seed_trains_only_the_new_runs(repo):
     output = run(repo, sys.executable, "-m", "dvc", "repro")
     assert stages_run(output) == {"fetch", "split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
                                   "hypothesis", "report"}
-    hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
-    assert "transfer" not in hypothesis and set(hypothesis["cnn_vs_mlp"]["mcnemar_p_per_seed"]) == {"0", "1"}
-    assert hypothesis["cnn_vs_mlp"]["ci_low"] is not None, "two seeds: an interval"
-    assert json.loads((repo / "metrics/summary.json").read_text())["mlp"]["seeds"] == 2
+    comparisons = json.loads((repo / "metrics/comparisons.json").read_text())
+    assert "transfer" not in comparisons and set(comparisons["cnn_vs_mlp"]["mcnemar_p_per_seed"]) == {"0", "1"}
+    assert comparisons["cnn_vs_mlp"]["ci_low"] is not None, "two seeds: an interval"
+    assert json.loads((repo / "metrics/models.json").read_text())["mlp"]["seeds"] == 2
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +183,8 @@ def test_face_age_runs_the_four_models_and_the_verdict(face_repo):
         assert metrics["n"] == 16 and len(metrics["per_class_accuracy"]) == 8
     assert (repo / "plots/predictions/cnn_s0.csv").read_text().splitlines()[0].startswith("actual,")
     assert "67-80" in (repo / "plots/predictions/cnn_s0.csv").read_text()
-    hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
-    assert hypothesis["regime"]["task"] == "face_age" and hypothesis["transfer"]["verdict"] == INCONCLUSIVE
+    comparisons = json.loads((repo / "metrics/comparisons.json").read_text())
+    assert comparisons["regime"]["task"] == "face_age" and comparisons["transfer"]["verdict"] == INCONCLUSIVE
     html = (repo / "report/report.html").read_text()
     assert html.count("data:image/png;base64,") == 7 and "Ages, with the age groups" in html
     assert "split = by family number" in html

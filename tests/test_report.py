@@ -1,7 +1,6 @@
 import base64
 
 import matplotlib.axes
-
 import pandas as pd
 import pytest
 import yaml

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tlstudy.data import Arrays, Splits
-from tlstudy.params import load_params
 from tlstudy.models import BACKBONE, HEAD, IMAGENET_BGR_MEAN, build_model, resnet50_backbone
+from tlstudy.params import load_params
 from tlstudy.training import (
     TrainConfig,
     TransferSchedule,

@@ -18,8 +18,8 @@ def exp(name, examples, epochs, delta, low, high, verdict, failed=False, learnin
     params = {"examples_per_class": examples, "epochs": epochs, "train": {"learning_rate": learning_rate},
               "transfer": {"source": "mnist"}}
     data = None if failed else {"params": {"params.yaml": {"data": params}},
-                                "metrics": {"metrics/summary.json": {"data": summary},
-                                            "metrics/hypothesis.json": {"data": hypothesis}}}
+                                "metrics": {"metrics/models.json": {"data": summary},
+                                            "metrics/comparisons.json": {"data": hypothesis}}}
     return {"revs": [{"rev": f"rev-{name}", "name": name, "data": data, "error": None}],
             "executor": {"state": "failed" if failed else "success"}, "name": name}
 

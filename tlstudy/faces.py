@@ -325,3 +325,31 @@ def prepare(root: Path, fmt: str, groups: AgeGroups, size: int, metadata: str | 
         raise FaceDataError(f"no usable image under {root} for face_age.format={fmt}: {len(records)} file(s) "
                             f"found, {len(data.skipped)} unusable.\n{LAYOUTS}")
     return data
+
+
+def identity_groups(identities: np.ndarray) -> np.ndarray:
+    """The unit a split must keep whole, per image: its identity (family, person), or, for an image
+    whose identity is unknown, the image itself. Then no identity spans two splits, whatever the mix."""
+    identities = np.asarray(identities, dtype=str)
+    alone = np.char.add("image:", np.arange(len(identities)).astype(str))
+    return np.where(identities == "", alone, np.char.add("id:", identities))
+
+
+def check_family_ranges(ranges: dict) -> None:
+    """``split.face_age.families``: train, val and test as [first, last] family numbers that no two
+    splits share; otherwise a family would sit in two splits."""
+    parts = {}
+    for part in ("train", "val", "test"):
+        bounds = ranges.get(part) if isinstance(ranges, dict) else None
+        if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(isinstance(b, int) for b in bounds)
+                and bounds[0] <= bounds[1]):
+            raise FaceDataError(f"split.face_age.families.{part} must be [first, last] family numbers with "
+                                f"first <= last, got {bounds!r}")
+        parts[part] = bounds
+    names = list(parts)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            (a_low, a_high), (b_low, b_high) = parts[a], parts[b]
+            if a_low <= b_high and b_low <= a_high:
+                raise FaceDataError(f"split.face_age.families: {a} {parts[a]} and {b} {parts[b]} overlap, so a "
+                                    "family would be in both; make the ranges disjoint")

@@ -31,6 +31,8 @@ def cpu_description(cpuinfo: str) -> tuple[str, list[str]]:
 @lru_cache(maxsize=1)
 def environment() -> dict:
     """CPU model and instruction sets, GPUs, TensorFlow, Keras and NumPy versions."""
+    import os
+
     import keras
     import numpy as np
     import tensorflow as tf
@@ -42,6 +44,7 @@ def environment() -> dict:
         "cpu_isa": " ".join(isa),
         "machine": platform.machine(),
         "gpus": ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) or "none",
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default"),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "numpy": np.__version__,

@@ -227,5 +227,44 @@ def environment_note(live_dir: Path, runs: list[Run]) -> str:
             "verdict rests on several seeds and an interval, never on one run.")
 
 
+def curve_rows(runs: list[Run], split: str) -> pd.DataFrame:
+    """Every run's per-epoch loss and accuracy in one table (model, seed, epoch from 1), for DVC's
+    top-level plots: ``train``, or ``validation`` (the epochs that were scored)."""
+    prefix = "val_" if split == "validation" else ""
+    frames = []
+    for run in runs:
+        columns = [c for c in (f"{prefix}loss", f"{prefix}accuracy") if c in run.curves]
+        frame = run.curves[["step", *columns]].dropna(subset=columns, how="all")
+        frames.append(pd.DataFrame({"model": run.model, "seed": run.seed, "epoch": frame["step"] + 1,
+                                    **{c.removeprefix(prefix): frame[c] for c in columns}}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def verdict_rows(comparisons: dict) -> pd.DataFrame:
+    """Each comparison's delta, interval and margin in points, and its verdict in words."""
+    rows = []
+    for name, c in comparisons.items():
+        if name == "regime":
+            continue
+        margin = 100 * c["margin"]
+        rows.append({"comparison": f"{name} ({c['a']} - {c['b']})", "delta": 100 * c["delta"],
+                     "ci_low": None if c["ci_low"] is None else 100 * c["ci_low"],
+                     "ci_high": None if c["ci_high"] is None else 100 * c["ci_high"],
+                     "margin_low": -margin, "margin_high": margin, "verdict": VERDICT_WORDS[c["verdict"]]})
+    return pd.DataFrame(rows)
+
+
+def confusion_rows(predictions: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
+    """Per model, summed over its seeds: how many test images of each true class got each predicted
+    class, and that count as a share of the true class."""
+    frames = []
+    for model, frames_of_seeds in predictions.items():
+        both = pd.concat(frames_of_seeds, ignore_index=True)
+        counts = both.groupby(["actual", "predicted"]).size().rename("count").reset_index()
+        counts["share"] = counts["count"] / counts.groupby("actual")["count"].transform("sum")
+        frames.append(counts.assign(model=model)[["model", "actual", "predicted", "count", "share"]])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def load_run(model: str, seed: int, metrics_path: Path, live_dir: Path) -> Run:
     return Run(model, seed, json.loads(Path(metrics_path).read_text()), read_curves(live_dir))

@@ -15,7 +15,7 @@ def parse_examples_per_class(value) -> int | None:
     except (TypeError, ValueError):
         n = 0
     if n <= 0 or str(value).strip() != str(n):
-        raise ValueError(f"data.examples_per_class must be a positive integer or 'all', got {value!r}")
+        raise ValueError(f"examples_per_class must be a positive integer or 'all', got {value!r}")
     return n
 
 
@@ -41,7 +41,7 @@ def stratified_subset(y: np.ndarray, examples_per_class: int | None, seed: int) 
         members = np.flatnonzero(y == label)
         if len(members) < examples_per_class:
             raise ValueError(f"class {label} has {len(members)} training examples, fewer than "
-                             f"data.examples_per_class={examples_per_class}; lower it or use 'all'")
+                             f"examples_per_class={examples_per_class}; lower it or use 'all'")
         chosen.append(rng.choice(members, size=examples_per_class, replace=False))
     return rng.permutation(np.concatenate(chosen))
 

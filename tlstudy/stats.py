@@ -207,8 +207,8 @@ def seeds_statement(result: dict) -> str:
     """Whether the seeds resolve the margin, and how many would."""
     margin, seeds, needed = 100 * result["margin"], result["seeds"], result["seeds_needed"]
     if result["half_width"] is None:
-        return (f"One seed cannot tell a procedure's effect from the luck of one run: run at least two "
-                f"(train.seeds) for an interval.")
+        return ("One seed cannot tell a procedure's effect from the luck of one run: run at least two "
+                "(train.seeds) for an interval.")
     if needed is None:
         return (f"The half-width is {100 * result['half_width']:.1f} points; no number of seeds would bring it "
                 f"within the {margin:.1f}-point margin on these test images: the test set is too small.")

@@ -5,7 +5,8 @@
 
 ``run`` queues the cross product with ``dvc exp run --queue`` and runs the queue with
 ``dvc exp run --run-all``; a failing experiment does not stop the others. ``collect`` reads every
-experiment of the current commit from ``dvc exp show --json`` and writes, under ``--out``: the
+experiment of the current commit from ``dvc exp show --json``, and each one's details
+(``metrics/models.json``, ``metrics/comparisons.json``) from its commit, and writes, under ``--out``: the
 data-efficiency plot (test accuracy against examples per class, one line per model, spread over
 seeds), the transfer delta with its interval against examples per class for each epoch budget, a
 Markdown table marking where the verdict changes, CSVs of the same numbers, and ``failed.md`` with
@@ -37,6 +38,10 @@ from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 log = logging.getLogger(__name__)
 # The two knobs every table shows; any other param that differs between collected experiments joins them.
 KNOBS = ("epochs", "examples_per_class")
+# `dvc exp show` narrowed to the regime's knobs and the verdicts: fits a 120-column terminal.
+EXP_SHOW_COLUMNS = ("--drop", ".*", "--keep", "Experiment|epochs$|examples_per_class$|.*verdict$")
+# Each experiment's details, read from its commit (`dvc exp show` carries only the declared metrics).
+MODELS, COMPARISONS = "metrics/models.json", "metrics/comparisons.json"
 
 
 @dataclass
@@ -111,26 +116,37 @@ def flatten(params: dict, prefix: str = "") -> dict:
     return flat
 
 
+def load_details(experiments: list[Experiment]) -> None:
+    """Add each experiment's detail files from its commit (an experiment is a git commit)."""
+    for exp in experiments:
+        for path in (MODELS, COMPARISONS):
+            if exp.failed or path in exp.metrics or not exp.rev:
+                continue
+            shown = subprocess.run(["git", "show", f"{exp.rev}:{path}"], capture_output=True, text=True)
+            if shown.returncode == 0:
+                exp.metrics[path] = json.loads(shown.stdout)
+
+
 def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (experiment, model) accuracies, and per (experiment, comparison) deltas and verdicts.
 
     A regime is every param: two experiments that differ in any param (a learning rate, a seed list,
     the pretraining source) are two regimes; the params that differ besides the two knobs are named
     in the ``regime`` column."""
-    done = [e for e in experiments if not e.failed and "metrics/summary.json" in e.metrics]
+    done = [e for e in experiments if not e.failed and MODELS in e.metrics]
     flat = [flatten(e.params) for e in done]
     keys = sorted({k for f in flat for k in f})
     varying = [k for k in keys if k not in KNOBS and len({str(f.get(k)) for f in flat}) > 1]
     accuracy, comparisons = [], []
     for exp, params in zip(done, flat):
-        hypothesis = exp.metrics.get("metrics/hypothesis.json", {})
+        hypothesis = exp.metrics.get(COMPARISONS, {})
         trained = (hypothesis.get("regime") or {}).get("trained_per_class")
         regime = {"experiment": exp.name, "epochs": params.get("epochs"),
                   "examples_per_class": params.get("examples_per_class"),
                   "regime": ", ".join(f"{k}={params.get(k)}" for k in varying),
                   "key": repr(sorted((k, str(v)) for k, v in params.items())),
                   "x": trained if trained is not None else _number(params.get("examples_per_class"))}
-        for model, s in exp.metrics["metrics/summary.json"].items():
+        for model, s in exp.metrics[MODELS].items():
             accuracy.append({**regime, "model": model, **s})
         for name, c in hypothesis.items():
             if name == "regime":
@@ -242,6 +258,7 @@ def collect(out: Path, exp_show: list | None = None, revs: list[str] = ()) -> di
     if exp_show is None:
         exp_show = json.loads(dvc("exp", "show", "--json", *(a for rev in revs for a in ("--rev", rev))).stdout)
     experiments = parse_exp_show(exp_show)
+    load_details(experiments)
     out.mkdir(parents=True, exist_ok=True)
     # A failed queued run can show in `dvc exp show` without its state; the queue knows it failed.
     failed = sorted({e.name for e in experiments if e.failed} | set(failed_queue_tasks()))
@@ -288,6 +305,7 @@ def main() -> None:
         queue_grid(args.examples.split(","), args.epochs.split(","), args.set)
         run_queue(args.jobs)
     result = collect(Path(args.out), revs=getattr(args, "rev", []))
+    print(dvc("exp", "show", "--no-pager", *EXP_SHOW_COLUMNS, check=False).stdout, end="")
     print(f"{result['experiments']} experiments collected into {args.out}/; failed: {result['failed'] or 'none'}")
 
 

@@ -1,0 +1,114 @@
+"""The pull-request comment: the verdicts first (base against head, in words), then
+``dvc metrics diff --md``, then every plot of ``dvc plots diff`` as a PNG image.
+
+    python -m tlstudy.review --base main --head HEAD --out pr-report    # or: make pr-report BASE=... HEAD=...
+
+``--head workspace`` compares with the files on disk. The vega plots are rendered without a browser
+(``tlstudy.vega.to_png``), with base and head overlaid as ``dvc plots diff`` draws them; image plots
+(the report's figures) stand side by side. ``<out>/comment.md`` links every image relative to itself,
+as ``cml comment create`` expects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tlstudy.stats import VERDICT_WORDS
+from tlstudy.vega import to_png
+
+HYPOTHESIS = "metrics/hypothesis.json"
+
+
+def dvc(*args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"dvc {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def revisions(base: str, head: str) -> list[str]:
+    """DVC's revision arguments: ``workspace`` is what DVC compares with when no second rev is given."""
+    return [base] if head == "workspace" else [base, head]
+
+
+def _points(value) -> str:
+    return "n/a" if value is None else f"{100 * value:+.1f}"
+
+
+def _words(code) -> str:
+    return "absent" if code is None else VERDICT_WORDS[int(code)]
+
+
+def verdict_lines(metrics_diff: dict) -> list[str]:
+    """One line per comparison: its verdict in base and in head, with the delta and interval of each.
+    ``metrics_diff``: ``dvc metrics diff --all --json``."""
+    values = metrics_diff.get(HYPOTHESIS, {})
+    names = sorted({key.split(".")[0] for key in values if key.endswith(".verdict") and key.count(".") == 1})
+    lines = []
+    for name in names:
+        fields = ("verdict", "delta", "ci_low", "ci_high")
+        (old, old_delta, old_low, old_high), (new, new_delta, new_low, new_high) = (
+            tuple((values.get(f"{name}.{field}") or {}).get(side) for field in fields) for side in ("old", "new"))
+        change = "unchanged" if old == new else "changed"
+        lines.append(f"- **{name}**: {_words(new)} (base: {_words(old)}, {change}); delta {_points(new_delta)} "
+                     f"points, 95% interval [{_points(new_low)}, {_points(new_high)}] (base: {_points(old_delta)} "
+                     f"[{_points(old_low)}, {_points(old_high)}])")
+    return lines or ["- no comparison in metrics/hypothesis.json on either side"]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:80] or "plot"
+
+
+def render_plots(plots_diff: dict, out: Path) -> list[str]:
+    """Every plot of ``dvc plots diff --json`` into ``out``, as Markdown lines linking the PNGs."""
+    lines = []
+    for plot_id, entries in plots_diff.get("data", {}).items():
+        lines += [f"### {plot_id}", ""]
+        images = []
+        for i, entry in enumerate(entries):
+            name = f"{slug(plot_id)}_{i}.png"
+            if entry["type"] == "vega":
+                (out / name).write_bytes(to_png(entry["content"]))
+                lines += [f"![{plot_id}]({name})", ""]
+            elif entry["type"] == "image":
+                shutil.copyfile(entry["url"], out / name)
+                images.append((", ".join(entry["revisions"]), name))
+        if images:
+            lines += ["| " + " | ".join(rev for rev, _ in images) + " |", "|---" * len(images) + "|",
+                      "| " + " | ".join(f"![{rev}]({name})" for rev, name in images) + " |", ""]
+    return lines
+
+
+def write_comment(base: str, head: str, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    revs = revisions(base, head)
+    metrics_diff = json.loads(dvc("metrics", "diff", "--all", "--json", *revs) or "{}")
+    table = dvc("metrics", "diff", "--md", *revs)
+    plots = json.loads(dvc("plots", "diff", "--json", "-o", str(out / "dvc_plots"), *revs))
+    lines = [f"## Does pretraining pay? `{head}` against `{base}`", "", "### Verdicts", "",
+             *verdict_lines(metrics_diff), "", "### Metrics", "", table.strip() or "no metric changed", "",
+             "## Plots", "", *render_plots(plots, out)]
+    comment = out / "comment.md"
+    comment.write_text("\n".join(lines) + "\n")
+    shutil.rmtree(out / "dvc_plots", ignore_errors=True)
+    return comment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="the base revision (a branch, tag or commit)")
+    parser.add_argument("--head", default="workspace", help="the head revision, or 'workspace'")
+    parser.add_argument("--out", type=Path, default=Path("pr-report"))
+    args = parser.parse_args()
+    print(f"comment: {write_comment(args.base, args.head, args.out)}")
+
+
+if __name__ == "__main__":
+    main()
