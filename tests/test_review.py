@@ -14,8 +14,8 @@ from PIL import Image
 
 from tests.conftest import ROOT
 from tests.test_pipeline import make_repo, run, set_params
-from tlstudy.stats import VERDICT_WORDS
 from tlstudy.review import verdict_lines
+from tlstudy.stats import VERDICT_WORDS
 from tlstudy.sweep import EXP_SHOW_COLUMNS
 
 PLUMBING = {"train.models": ["mlp", "cnn"], "train.seeds": [0, 1]}
@@ -116,7 +116,10 @@ def test_metrics_and_experiments_lead_with_the_verdicts_in_a_readable_width(two_
     rows = [line for line in diff.splitlines() if line.startswith("| metrics/")]
     assert rows[0].startswith("| metrics/hypothesis.json | cnn_vs_mlp.")
     assert rows[-1].startswith("| metrics/summary.json")
-    assert len(rows) == 5 + 2, "the verdicts (verdict, delta, interval, seeds needed), then a mean per model"
+    verdicts = [committed(repo, rev, "metrics/hypothesis.json")["cnn_vs_mlp"] for rev in ("HEAD~1", "HEAD")]
+    fields = set(verdicts[0]) | set(verdicts[1])
+    assert {"verdict", "delta", "ci_low", "ci_high"} <= fields
+    assert len(rows) == len(fields) + 2, "the verdict's fields, then a mean per model (mlp, cnn)"
     shown = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--no-pager", *EXP_SHOW_COLUMNS],
                            cwd=repo, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
     lines = shown.stdout.splitlines()

@@ -84,6 +84,17 @@ def test_seeds_needed_for_a_margin_known_answers():
     assert Components(1, 5000, float("nan"), 0.1, float("nan")).seeds_needed(0.01) is None
 
 
+def test_expected_half_width_at_the_observed_seeds_is_the_observed_one_and_shrinks_with_more():
+    """With a residual (which images a pair of runs gets right), from real-shaped data."""
+    rng = np.random.default_rng(3)
+    a, b = rng.random((4, 3000)) < 0.75, rng.random((4, 3000)) < 0.73
+    c = Components.of(a.astype(int) - b.astype(int))
+    assert c.residual_var > 0.1
+    assert c.expected_half_width(4) == pytest.approx(c.half_width(), rel=1e-9)
+    widths = [c.expected_half_width(k) for k in (4, 8, 16, 64)]
+    assert widths == sorted(widths, reverse=True) and widths[-1] >= c.image_half_width()
+
+
 @pytest.mark.parametrize("low, high, margin, expected", [
     (0.01, 0.05, 0.01, SUPPORTED),
     (-0.05, -0.011, 0.01, CONTRADICTED),
@@ -124,9 +135,12 @@ def test_calibration_fast_check_false_verdicts_at_most_nominal_and_the_previous_
 def test_sentence_states_verdict_interval_seeds_and_raw_verdict():
     result = {"a": "resnet50_tl", "b": "resnet50_scratch", "accuracy_a": 0.7, "accuracy_b": 0.6, "delta": 0.1,
               "ci_low": 0.05, "ci_high": 0.15, "half_width": 0.05, "margin": 0.01, "seeds": 3, "seeds_needed": 40,
-              "verdict": SUPPORTED, "raw": {"delta": 0.5, "ci_low": 0.45, "ci_high": 0.55, "verdict": SUPPORTED}}
+              "image_half_width": 0.004, "verdict": SUPPORTED,
+              "raw": {"delta": 0.5, "ci_low": 0.45, "ci_high": 0.55, "verdict": SUPPORTED}}
     text = sentence("transfer", result)
     assert text.startswith("transfer (resnet50_tl minus resnet50_scratch): supported; delta +10.0 points")
     assert "[+5.0, +15.0]" in text and "margin of practical equivalence 1.0 points" in text
-    assert "3 seeds are too few to resolve the 1.0-point margin; about 40 would" in text
+    assert "3 seeds are too few for the 1.0-point margin; about 40 would bring the half-width within it" in text
     assert "Without BatchNorm recalibration it would read supported, delta +50.0 points" in text
+    small_test_set = {**result, "seeds_needed": None, "image_half_width": 0.012}
+    assert "the test images alone leave 1.2, so no number of seeds" in sentence("transfer", small_test_set)

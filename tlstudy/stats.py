@@ -42,14 +42,18 @@ unknown: no interval, and the verdict is "inconclusive".
 
 Verdict, with a margin of practical equivalence ``margin`` (Lakens 2017, "Equivalence tests")
 ---------------------------------------------------------------------------------------------
-- "no practical difference" (0): the whole interval lies within [-margin, +margin];
+- "no practical difference" (2): the whole interval lies within [-margin, +margin];
 - "supported" (1): otherwise, the interval lies above 0;
 - "contradicted" (-1): otherwise, the interval lies below 0;
-- "inconclusive" (2): none of these, or fewer than two seeds.
+- "inconclusive" (0): none of these, or fewer than two seeds.
+(0, 1 and -1 keep the meaning they had before the margin existed, so older results read the same.)
 
-Seeds needed: from the variance components (``sigma_e^2`` from the residual mean square), the
-smallest number of seeds whose expected half-width is at most the margin; ``None`` when even many
-seeds could not get there, because the shared test images alone are too few.
+Seeds needed: the smallest number of seeds whose expected half-width is at most the margin, which
+an interval within [-margin, +margin] needs (when the delta is near 0; it is not always enough). The
+expected half-width with ``k'`` seeds keeps the observed spread of the per-seed deltas and moves the
+image term by its residual part: ``s_d^2 / k'`` and ``(max(0, s_m^2 - MSE / k) + MSE / k') / n``,
+which at ``k' = k`` is the observed half-width. ``None`` when the image term alone is wider than
+the margin (more seeds cannot help: the test set is too small), or past ``MAX_SEEDS``.
 
 McNemar: an exact test per seed says whether two trained networks differ on this test set. It says
 nothing about another training run, so it informs and never decides.
@@ -63,7 +67,7 @@ import numpy as np
 from scipy.stats import binom
 from scipy.stats import t as student_t
 
-SUPPORTED, NO_PRACTICAL_DIFFERENCE, CONTRADICTED, INCONCLUSIVE = 1, 0, -1, 2
+SUPPORTED, INCONCLUSIVE, CONTRADICTED, NO_PRACTICAL_DIFFERENCE = 1, 0, -1, 2
 VERDICT_WORDS = {SUPPORTED: "supported", NO_PRACTICAL_DIFFERENCE: "no practical difference",
                  CONTRADICTED: "contradicted", INCONCLUSIVE: "inconclusive"}
 MAX_SEEDS = 200  # "seeds needed" searches up to here
@@ -107,18 +111,24 @@ class Components:
         return _half_width(self.seed_var / self.seeds, self.seeds - 1, self.image_var / self.images,
                            self.images - 1, confidence)
 
+    def _image_term(self, seeds: int) -> float:
+        """s_m^2 / n as it would be with ``seeds`` seeds: the shared-image part stays, the residual part
+        shrinks with more seeds."""
+        image_part = max(0.0, self.image_var - self.residual_var / self.seeds)
+        return (image_part + self.residual_var / seeds) / self.images
+
     def expected_half_width(self, seeds: int, confidence: float = 0.95) -> float:
-        """The half-width expected with ``seeds`` seeds on the same test images, from the components."""
-        sigma_e2 = self.residual_var
-        sigma_a2 = max(0.0, self.seed_var - sigma_e2 / self.images)
-        sigma_b2 = max(0.0, self.image_var - sigma_e2 / self.seeds)
-        seed_term = (sigma_a2 + sigma_e2 / self.images) / seeds
-        image_term = (sigma_b2 + sigma_e2 / seeds) / self.images
-        return _half_width(seed_term, seeds - 1, image_term, self.images - 1, confidence)
+        """The half-width expected with ``seeds`` seeds on the same test images (equal to the observed
+        one at the observed number of seeds, up to the image part's floor at 0)."""
+        return _half_width(self.seed_var / seeds, seeds - 1, self._image_term(seeds), self.images - 1, confidence)
+
+    def image_half_width(self, confidence: float = 0.95) -> float:
+        """What the shared test images alone leave, however many seeds: the floor of the half-width."""
+        return _half_width(0.0, 1, self._image_term(MAX_SEEDS), self.images - 1, confidence)
 
     def seeds_needed(self, margin: float, confidence: float = 0.95) -> int | None:
         """The fewest seeds (at least 2) whose expected half-width is at most ``margin``."""
-        if self.seeds < 2:
+        if self.seeds < 2 or self.image_half_width(confidence) > margin:
             return None
         for seeds in range(2, MAX_SEEDS + 1):
             if self.expected_half_width(seeds, confidence) <= margin:
@@ -189,6 +199,7 @@ def compare(correct_a: np.ndarray, correct_b: np.ndarray, seeds: list[int], marg
         "seeds": len(seeds),
         # The fewest seeds expected to bring the half-width within the margin (null: none would).
         "seeds_needed": needed,
+        "image_half_width": _number(components.image_half_width(confidence)),
         "accuracy_a": float(acc_a.mean()),
         "accuracy_b": float(acc_b.mean()),
         "delta_per_seed": {str(s): float(d) for s, d in zip(seeds, acc_a - acc_b)},
@@ -209,14 +220,19 @@ def seeds_statement(result: dict) -> str:
     if result["half_width"] is None:
         return ("One seed cannot tell a procedure's effect from the luck of one run: run at least two "
                 "(train.seeds) for an interval.")
+    half = 100 * result["half_width"]
     if needed is None:
-        return (f"The half-width is {100 * result['half_width']:.1f} points; no number of seeds would bring it "
-                f"within the {margin:.1f}-point margin on these test images: the test set is too small.")
-    if seeds >= needed:
-        return (f"The half-width is {100 * result['half_width']:.1f} points: {seeds} seeds resolve the "
-                f"{margin:.1f}-point margin (about {needed} would).")
-    return (f"The half-width is {100 * result['half_width']:.1f} points: {seeds} seeds are too few to resolve "
-            f"the {margin:.1f}-point margin; about {needed} would.")
+        floor = result.get("image_half_width")
+        if floor is not None and 100 * floor > margin:
+            return (f"The half-width is {half:.1f} points; the test images alone leave {100 * floor:.1f}, so no "
+                    f"number of seeds brings it within the {margin:.1f}-point margin: the test set is too small.")
+        return (f"The half-width is {half:.1f} points; the seeds vary so much that no practical number of them "
+                f"brings it within the {margin:.1f}-point margin.")
+    if half <= margin:
+        return (f"The half-width is {half:.1f} points, within the {margin:.1f}-point margin: {seeds} seeds "
+                f"are enough to resolve it.")
+    return (f"The half-width is {half:.1f} points: {seeds} seeds are too few for the {margin:.1f}-point "
+            f"margin; about {needed} would bring the half-width within it.")
 
 
 def sentence(name: str, result: dict) -> str:
