@@ -35,9 +35,10 @@ no seed spread it is the paired t-interval over the test images. Banerjee's comb
 coverage at least nominal whatever the ratio of the two terms; the variance sum counts
 ``sigma_e^2 / (k n)`` twice, which errs on the wide side too. Two alternatives were measured and
 rejected (``benchmarks/calibration.py``, README "Calibration"): one t quantile with Welch-Satterthwaite
-degrees of freedom (Satterthwaite 1946) gave 6-7% false verdicts with 3 seeds, since the seed term's
-degrees of freedom are estimated from the same few seeds; the unbiased ANOVA combination that
-subtracts the residual mean square (Clark's quasi-F) gave up to 12%. With one seed the seed term is
+degrees of freedom (Satterthwaite 1946) gave up to 7% false verdicts with 3 seeds, since the seed
+term's degrees of freedom are estimated from the same few seeds; the unbiased ANOVA combination
+that subtracts the residual mean square (Clark's quasi-F, Satterthwaite's df per mean square) gave
+up to 7.3% when images favour one procedure or the other. With one seed the seed term is
 unknown: no interval, and the verdict is "inconclusive".
 
 Verdict, with a margin of practical equivalence ``margin`` (Lakens 2017, "Equivalence tests")
