@@ -3,6 +3,7 @@ study's plain ``model.fit`` on in-memory arrays, and the frozen phase with cache
 the frozen phase trained end to end.
 
     python -m benchmarks.throughput            # about 10 minutes on 2 CPU cores
+    python -m benchmarks.throughput --onednn-only   # TensorFlow's oneDNN kernels off against on
     python -m benchmarks.throughput --quick    # a smoke run of the same code
 
 Throughput counts training images per second over the epochs after the first (the first pays for
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import subprocess
 import sys
 import time
@@ -93,18 +95,33 @@ def measure(path: str, name: str, n: int, epochs: int) -> float:
         return plain_fit(name, data, config) if path == "plain" else project_fit(name, data, config)
 
 
-def measure_in_subprocess(path: str, name: str, n: int, epochs: int) -> float:
+def measure_in_subprocess(path: str, name: str, n: int, epochs: int, onednn: str | None = None) -> float:
     """A fresh process per measurement: TensorFlow's determinism switch, which the project's path turns
-    on, cannot be turned off again within a process."""
+    on, cannot be turned off again within a process, nor oneDNN (``onednn``: TF_ENABLE_ONEDNN_OPTS)."""
     command = [sys.executable, "-m", "benchmarks.throughput", "--one", path, name, str(n), str(epochs)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    env = {**os.environ, **({"TF_ENABLE_ONEDNN_OPTS": onednn} if onednn is not None else {})}
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return float(result.stdout.strip().splitlines()[-1])
+
+
+def onednn_comparison(n: int, epochs: int, repeats: int) -> None:
+    """ResNet50 at 32x32 through the project's path, oneDNN off against on, alternating fresh processes."""
+    rates = {"0": [], "1": []}
+    for _ in range(repeats):
+        for setting in rates:
+            rates[setting].append(measure_in_subprocess("project", "resnet50_scratch", n, epochs, setting))
+    off, on = max(rates["0"]), max(rates["1"])
+    print(f"\noneDNN, ResNet50 at 32x32, {n} images, {epochs} epochs, best of {repeats} (all runs: "
+          f"off {', '.join(f'{r:.1f}' for r in rates['0'])}; on {', '.join(f'{r:.1f}' for r in rates['1'])})")
+    print(f"{'oneDNN off img/s':>18}{'oneDNN on img/s':>18}{'ratio':>8}")
+    print(f"{off:>18.1f}{on:>18.1f}{on / off:>8.2f}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the code, not the speed")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each path; the best counts")
+    parser.add_argument("--onednn-only", action="store_true", help="only the oneDNN off/on comparison")
     parser.add_argument("--one", nargs=4, metavar=("PATH", "MODEL", "N", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -112,6 +129,9 @@ def main() -> None:
         print(measure(path, name, int(n), int(epochs)))
         return
     scale = 0.05 if args.quick else 1.0
+    if args.onednn_only:
+        onednn_comparison(max(256, int(1024 * scale)), 3, args.repeats)
+        return
     sizes = {"mlp": (20000, 4), "cnn": (8000, 3), "resnet50_scratch": (512, 3)}
 
     print(f"{'model':<18}{'images':>8}{'plain fit img/s':>18}{'project img/s':>16}{'ratio':>8}", flush=True)
@@ -132,6 +152,7 @@ def main() -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             cached, end_to_end = frozen_phase(data, epochs, 32)
         print(f"{epochs:<14}{cached:>16.1f}{end_to_end:>12.1f}{end_to_end / cached:>10.1f}", flush=True)
+    onednn_comparison(max(256, int(1024 * scale)), 3, args.repeats)
 
 
 if __name__ == "__main__":

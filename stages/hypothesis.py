@@ -67,12 +67,13 @@ def main() -> None:
     write_json(Path(args.out), verdicts(result))
 
 
-VERDICT_FIELDS = ("verdict", "delta", "ci_low", "ci_high", "seeds_needed")
+VERDICT_FIELDS = ("verdict", "delta", "ci_low", "ci_high", "seeds_needed", "accuracy_a", "accuracy_b")
 
 
 def verdicts(details: dict) -> dict:
-    """What a reader needs first, per comparison: the verdict code, the delta, its interval and the
-    seeds the margin needs (absent where they cannot be computed)."""
+    """What a reader needs first, per comparison: the verdict code, the delta, its interval, the seeds
+    the margin needs (absent where they cannot be computed) and the two models' mean accuracies. The
+    only declared metrics file: DVC orders several files at random in `dvc metrics show/diff`."""
     return {name: {k: c[k] for k in VERDICT_FIELDS if c.get(k) is not None}
             for name, c in details.items() if name != "regime"}
 

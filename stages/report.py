@@ -1,5 +1,5 @@
 """Stage report: the study's figures, the Markdown/HTML report, the mean accuracy per model
-(``metrics/summary.json``, a declared metric) and its details (``metrics/models.json``), and the
+(``metrics/summary.json``) and its details (``metrics/models.json``), and the
 tables behind DVC's top-level plots (``plots/study/``)."""
 
 import argparse

@@ -26,7 +26,7 @@ def exp(name, examples, epochs, delta, low, high, verdict, failed=False, learnin
 
 EXP_SHOW = [{"rev": "workspace", "name": None, "data": {}, "experiments": None},
             {"rev": "abc123", "name": "main", "data": {}, "experiments": [
-                exp("big", "all", 3, 0.001, -0.01, 0.012, 2, trained=6000.0),
+                exp("big", "all", 3, 0.001, -0.01, 0.012, 0, trained=6000.0),
                 exp("small", 10, 3, 0.10, 0.05, 0.15, 1),
                 exp("mid", 100, 3, 0.04, 0.01, 0.07, 1),
                 exp("broken", 7000, 3, 0, 0, 0, 0, failed=True)]}]
@@ -36,7 +36,7 @@ def test_parse_and_tables_from_exp_show():
     experiments = parse_exp_show(EXP_SHOW)
     assert [(e.name, e.failed) for e in experiments] == [("big", False), ("small", False), ("mid", False),
                                                          ("broken", True)]
-    baseline = exp("main", 1000, 3, 0.0, -0.01, 0.01, 2)["revs"][0]
+    baseline = exp("main", 1000, 3, 0.0, -0.01, 0.01, 0)["revs"][0]
     with_baseline = [{**baseline, "rev": "abc123", "experiments": EXP_SHOW[1]["experiments"]}]
     assert [e.name for e in parse_exp_show(with_baseline)][:2] == ["main", "big"], "the commit is a regime too"
     accuracy, comparisons = tables(experiments)
