@@ -5,7 +5,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from tlstudy.report import Run, environment_note, plot_curves, plot_errors, read_curves, summarise, write_report
+from tlstudy.report import (
+    Run,
+    confusion_rows,
+    curve_rows,
+    environment_note,
+    plot_curves,
+    plot_errors,
+    read_curves,
+    summarise,
+    verdict_rows,
+    write_report,
+)
 
 
 def make_runs():
@@ -90,3 +101,26 @@ def test_validation_points_every_other_epoch_are_drawn(tmp_path, monkeypatch):
     monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
     plot_curves([Run("mlp", 0, {}, curves)], tmp_path / "c.png")
     assert ([2, 4], [0.9, 0.7], "--") in drawn, "epochs 2 and 4 (1-based)"
+
+
+def test_plot_tables_for_dvc_known_answers():
+    """The tables behind dvc.yaml's top-level plots, from constructed runs and predictions."""
+    curves = pd.DataFrame({"step": [0, 1, 2], "loss": [1.0, 0.8, 0.6], "accuracy": [0.5, 0.6, 0.7],
+                           "val_loss": [None, 0.9, 0.7], "val_accuracy": [None, 0.55, 0.65]})
+    validation = curve_rows([Run("mlp", 3, {}, curves)], "validation")
+    assert validation.to_dict("list") == {"model": ["mlp", "mlp"], "seed": [3, 3], "epoch": [2, 3],
+                                          "loss": [0.9, 0.7], "accuracy": [0.55, 0.65]}
+    assert curve_rows([Run("mlp", 3, {}, curves)], "train")["epoch"].tolist() == [1, 2, 3]
+
+    seed0 = pd.DataFrame({"actual": ["a", "a", "a", "b"], "predicted": ["a", "a", "b", "b"]})
+    seed1 = pd.DataFrame({"actual": ["a", "b"], "predicted": ["b", "a"]})
+    confusion = confusion_rows({"cnn": [seed0, seed1]}).set_index(["actual", "predicted"])
+    assert confusion.loc[("a", "a"), "count"] == 2 and confusion.loc[("a", "b"), "count"] == 2
+    assert confusion.loc[("a", "b"), "share"] == pytest.approx(0.5)
+    assert confusion.loc[("b", "a"), "share"] == pytest.approx(0.5) and (confusion["model"] == "cnn").all()
+
+    comparison = {"a": "cnn", "b": "mlp", "delta": -0.062, "ci_low": None, "ci_high": None, "margin": 0.01,
+                  "verdict": 0}
+    row = verdict_rows({"cnn_vs_mlp": comparison, "regime": {}}).iloc[0].to_dict()
+    assert row["comparison"] == "cnn_vs_mlp (cnn - mlp)" and row["delta"] == pytest.approx(-6.2)
+    assert row["margin_low"] == pytest.approx(-1.0) and row["verdict"] == "inconclusive" and pd.isna(row["ci_low"])

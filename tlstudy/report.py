@@ -111,11 +111,10 @@ def plot_forest(hypothesis: dict, path: Path) -> None:
     ax.axvline(0, color="black", linewidth=0.8)
     for row, name in enumerate(reversed(names)):
         c = hypothesis[name]
-        y = row
         if c["ci_low"] is not None:
-            ax.plot([100 * c["ci_low"], 100 * c["ci_high"]], [y, y], color="C0", linewidth=2.5)
-        ax.plot(100 * c["delta"], y, "o", color="C0")
-        ax.annotate(VERDICT_WORDS[c["verdict"]], (100 * c["delta"], y), xytext=(0, 7), textcoords="offset points",
+            ax.plot([100 * c["ci_low"], 100 * c["ci_high"]], [row, row], color="C0", linewidth=2.5)
+        ax.plot(100 * c["delta"], row, "o", color="C0")
+        ax.annotate(VERDICT_WORDS[c["verdict"]], (100 * c["delta"], row), xytext=(0, 7), textcoords="offset points",
                     ha="center", fontsize=8)
     ax.set_yticks(range(len(names)), [f"{n}\n{hypothesis[n]['a']} − {hypothesis[n]['b']}" for n in reversed(names)],
                   fontsize=8)
@@ -210,18 +209,19 @@ def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, 
 
 def environment_note(live_dir: Path, runs: list[Run]) -> str:
     """Where the runs ran (each run's dvclive params), and what that means for reproducing them."""
-    seen = {}
+    runs_by_machine = {}
     for run in runs:
         params_file = Path(live_dir) / f"{run.model}_s{run.seed}" / "params.yaml"
         env = (yaml.safe_load(params_file.read_text()) or {}).get("environment") if params_file.exists() else None
         if env:
-            seen.setdefault(tuple(sorted(env.items())), []).append(f"{run.model}_s{run.seed}")
-    if not seen:
+            machine = (f"{env['cpu']} ({env['cpu_isa']}), GPUs: {env['gpus']}, TensorFlow {env['tensorflow']}, "
+                       f"Keras {env['keras']}")
+            runs_by_machine[machine] = runs_by_machine.get(machine, 0) + 1
+    if not runs_by_machine:
         return "The machine the runs trained on was not recorded."
-    described = "; ".join(
-        f"{dict(env)['cpu']} ({dict(env)['cpu_isa']}), GPUs: {dict(env)['gpus']}, TensorFlow "
-        f"{dict(env)['tensorflow']}, Keras {dict(env)['keras']}" + (f" [{len(names)} runs]" if len(seen) > 1 else "")
-        for env, names in seen.items())
+    several = len(runs_by_machine) > 1
+    described = "; ".join(machine + (f" [{count} runs]" if several else "")
+                          for machine, count in runs_by_machine.items())
     return (f"Trained on: {described}. Same params on the same machine type give bit-identical results; on "
             "another CPU family (other oneDNN kernels) a ResNet50 run moves by a point or two, which is why the "
             "verdict rests on several seeds and an interval, never on one run.")
