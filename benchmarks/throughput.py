@@ -26,7 +26,7 @@ import numpy as np
 
 from tlstudy.data import Arrays, Splits
 from tlstudy.models import BACKBONE, build_model
-from tlstudy.training import TrainConfig, compile_model, train_head_on_features, train_model
+from tlstudy.training import EpochCheckpoint, TrainConfig, compile_model, train_head_on_features, train_model
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -76,7 +76,7 @@ def frozen_phase(data: Splits, epochs: int, image_size: int) -> tuple[float, flo
         model = build_model("resnet50_tl", data.train.x.shape[1:], 10, image_size=image_size)
         start = time.perf_counter()
         if cached:
-            train_head_on_features(model, data, config, epochs)
+            train_head_on_features(model, data, config, epochs, 0, EpochCheckpoint(None))
         else:
             model.get_layer(BACKBONE).trainable = False
             compile_model(model, config.learning_rate)

@@ -15,6 +15,7 @@ from tlstudy.evaluation import classification_metrics
 from tlstudy.fsutil import atomic_file, write_json
 from tlstudy.models import RgbToBgr  # noqa: F401  (registered, for loading face-age ResNets)
 from tlstudy.params import load_params, setup_logging
+from tlstudy.training import seed_everything
 
 log = logging.getLogger("evaluate")
 
@@ -31,6 +32,7 @@ def main() -> None:
     setup_logging()
 
     params = load_params()
+    seed_everything(args.seed)  # deterministic kernels: the same scores from the same model, every time
     data = load_splits(Path(args.processed), Path(args.split), args.seed)
     model = keras.models.load_model(args.model_file, compile=False)
     probabilities = model.predict(data.test.x, batch_size=512, verbose=0)

@@ -3,6 +3,9 @@
 Fashion-MNIST: its four idx files, verified by MD5. Face-age: the user's folder stays where it is;
 fetch checks it and writes a manifest of its files (path, size, modification time), so that DVC
 re-runs preprocessing when the folder changes and skips it when it does not.
+
+A weights file named in ``transfer.weights_file`` is listed the same way, by its SHA-256, in its own
+small output: the pretrain stage depends on it, so new weights under the same name re-run pretraining.
 """
 
 import argparse
@@ -11,7 +14,7 @@ import sys
 from pathlib import Path
 
 from tlstudy import faces
-from tlstudy.fsutil import atomic_dir
+from tlstudy.fsutil import atomic_dir, sha256_of, write_json
 from tlstudy.idx import FASHION_MNIST, DatasetError, IdxDataset, fetch_idx_dataset, md5_of
 from tlstudy.params import load_params, setup_logging, task_of
 
@@ -35,13 +38,29 @@ def already_verified(dataset: IdxDataset, out: Path) -> bool:
     return all((out / f.name).is_file() and md5_of(out / f.name) == f.md5 for f in dataset.files)
 
 
+def list_weights(transfer: dict, out: Path) -> None:
+    """The transfer weights file's identity (path and SHA-256), or that there is none; ImageNet's
+    official file, downloaded by pretrain, is checked by Keras against its own hash."""
+    weights_file = transfer.get("weights_file")
+    entry = {"source": transfer["source"], "weights_file": weights_file}
+    if weights_file and transfer["source"] in ("imagenet", "path"):
+        path = Path(weights_file).expanduser()
+        if not path.is_file():
+            raise DatasetError(f"transfer.weights_file {weights_file!r} is not a file; give the path of a Keras "
+                               "weights file of ResNet50 without its top (or null, for imagenet's download)")
+        entry["sha256"] = sha256_of(path)
+    write_json(out, entry)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True, help="directory for the raw data or its manifest")
+    parser.add_argument("--weights", required=True, help="JSON naming the transfer weights file and its hash")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
     try:
+        list_weights(params["transfer"], Path(args.weights))
         if task_of(params) == "face_age":
             fetch_faces(params, Path(args.out))
         elif already_verified(FASHION_MNIST, Path(args.out)):

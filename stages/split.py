@@ -71,6 +71,12 @@ def main() -> None:
         if not len(index):
             raise SystemExit(f"split: the {name} split is empty ({how}); check the split params in params.yaml")
 
+    counts = np.bincount(y[parts["train"]], minlength=len(class_names))
+    if per_class is not None and counts.min() < per_class:
+        scarce = int(counts.argmin())
+        raise SystemExit(f"params.yaml: examples_per_class is {per_class}, but class {class_names[scarce]!r} has "
+                         f"{counts[scarce]} training images ({how}); use at most {counts.min()}, or 'all'")
+
     with atomic_dir(Path(args.out)) as tmp:
         save_npz(tmp / "indices.npz", **parts)
         trained = {}

@@ -1,24 +1,26 @@
 """Stage train@<model>-<seed>: one model, one seed, per-epoch curves through dvclive."""
 
 import argparse
+import json
 import logging
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from dvclive.keras import DVCLiveCallback
-
+import tlstudy
 from dvclive import Live
-from tlstudy.data import load_splits
+from tlstudy.data import load_splits, subset_file
+from tlstudy.fsutil import fingerprint
 from tlstudy.models import BACKBONE_FILE
 from tlstudy.params import load_params, setup_logging
 from tlstudy.provenance import environment
-from tlstudy.training import TrainConfig, save_model, train_choosing_learning_rate
+from tlstudy.training import Resume, TrainConfig, save_model, train_choosing_learning_rate
 
 log = logging.getLogger("train")
 
 
 def log_history(live: Live, history: dict) -> None:
-    """A history from ``train_model`` into dvclive, step by step as DVCLiveCallback logs it:
+    """A history from ``train_model`` into dvclive, step by step as its Keras callback would log it:
     ``val_*`` under eval/ at the epochs in ``val_epoch``, the rest under train/."""
     metrics = {k: v for k, v in history.items() if k not in ("epoch", "val_epoch")}
     for position, epoch in enumerate(history["epoch"]):
@@ -40,25 +42,31 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="the trained .keras model")
     parser.add_argument("--live", required=True, help="dvclive directory for the curves")
     parser.add_argument("--init", required=True, help="the pretrain stage's directory for this model")
+    parser.add_argument("--resume", required=True,
+                        help="checkpoints of this run, kept until it completes: a killed run goes on from there")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
 
     data = load_splits(Path(args.processed), Path(args.split), args.seed)
     config = TrainConfig.from_params(params, args.model)
-    # dvcyaml=False: dvc.yaml declares the metrics and plots itself (dvclive would rewrite it).
+    backbone = Path(args.init) / BACKBONE_FILE
+    backbone = backbone if backbone.exists() else None
+    # A checkpoint is resumed only by a run of the same inputs: model, seed, settings, data and code.
+    code = sorted(Path(tlstudy.__file__).parent.glob("*.py")) + [Path(__file__)]
+    inputs = json.dumps({"model": args.model, "seed": args.seed, **asdict(config)}, sort_keys=True)
+    resume = Resume(Path(args.resume), fingerprint(inputs, Path(args.processed), Path(args.split) / "indices.npz",
+                                                   subset_file(Path(args.split), args.seed), backbone, *code))
+    model, history, rate = train_choosing_learning_rate(args.model, data, config, args.seed, backbone,
+                                                        resume=resume)
+    # The curves are logged once the run is complete, so a resumed run's files equal an uninterrupted
+    # one's. dvcyaml=False: dvc.yaml declares what it shows itself (dvclive would rewrite it).
     with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
         live.log_params({"model": args.model, "seed": args.seed, "train_examples": len(data.train),
-                         **asdict(config), "environment": environment()})
-        backbone = Path(args.init) / BACKBONE_FILE
-        grid = bool(config.learning_rate_grid)
-        model, history, rate = train_choosing_learning_rate(
-            args.model, data, config, args.seed, backbone if backbone.exists() else None,
-            callbacks=[] if grid else [DVCLiveCallback(live=live)])
-        if grid:  # the chosen candidate's curves, epoch by epoch as DVCLiveCallback would log them
-            log_history(live, history)
-        live.log_params({"learning_rate_used": rate})
+                         **asdict(config), "learning_rate_used": rate, "environment": environment()})
+        log_history(live, history)
     save_model(model, Path(args.out))
+    shutil.rmtree(args.resume, ignore_errors=True)
     log.info("saved %s", args.out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -76,3 +77,16 @@ def save_npz(path: Path, /, **arrays) -> None:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             with archive.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def fingerprint(text: str, *files: Path | None) -> str:
+    """SHA-256 of ``text`` and of each file's SHA-256 (None counts as absent), in order."""
+    digest = hashlib.sha256(text.encode())
+    for path in files:
+        digest.update(b"\0none" if path is None else sha256_of(path).encode())
+    return digest.hexdigest()

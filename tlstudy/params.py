@@ -1,4 +1,10 @@
-"""Reading ``params.yaml`` once, at a stage's entry point."""
+"""Reading ``params.yaml`` once, at a stage's entry point, and checking it before anything runs.
+
+Every stage loads the params through ``load_params``, which checks them all (not only the stage's
+own), so a mistake stops the first stage DVC runs, ``fetch``, before any training: one line per
+problem, naming the key and the fix. This module imports no TensorFlow, so the check costs
+nothing on a ``dvc repro`` that has nothing to do.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,41 @@ from pathlib import Path
 
 import yaml
 
+TASKS = ("fashion_mnist", "face_age")
+TRANSFER_SOURCES = ("mnist", "imagenet", "path")
 
-def load_params(path: str | Path = "params.yaml") -> dict:
+# What each registry entry (tlstudy/models.py) accepts under models.<name>: its builder's keyword
+# options, plus the transfer schedule for pretrained entries. tests/test_params.py holds these
+# equal to the registry's builders and to training.TransferSchedule.
+MODEL_OPTIONS = {
+    "mlp": ("dropout", "units"),
+    "cnn": ("dropout", "units"),
+    "resnet50_scratch": ("image_size",),
+    "resnet50_tl": ("image_size",),
+    "resnet50_ft": ("image_size",),
+}
+PRETRAINED = ("resnet50_tl", "resnet50_ft")
+SCHEDULE_OPTIONS = ("frozen_epochs", "fine_tune", "finetune_lr_factor")
+FINE_TUNE = ("all", "conv2", "conv3", "conv4", "conv5")
+
+
+class ParamsError(ValueError):
+    """params.yaml asks for something the pipeline cannot do; the message names the key and the fix."""
+
+
+def load_params(path: str | Path = "params.yaml", check: bool = True) -> dict:
+    """The params, checked (``check_params``): a stage stops with one line per problem."""
     with open(path) as f:
-        return yaml.safe_load(f)
+        params = yaml.safe_load(f)
+    if check:
+        problems = check_params(params)
+        if problems:
+            raise SystemExit("\n".join(f"{path}: {problem}" for problem in problems))
+    return params
 
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-
-TASKS = ("fashion_mnist", "face_age")
 
 
 def task_of(params: dict) -> str:
@@ -26,3 +56,99 @@ def task_of(params: dict) -> str:
     if task not in TASKS:
         raise ValueError(f"data.task must be one of {', '.join(TASKS)}, got {task!r}")
     return task
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def check_params(params: dict) -> list[str]:
+    """Every problem in ``params``, each one line naming the key and the fix; empty if none."""
+    problems = []
+    train = params.get("train") or {}
+    models_section = params.get("models") or {}
+
+    task = (params.get("data") or {}).get("task", "fashion_mnist")
+    if task not in TASKS:
+        problems.append(f"data.task is {task!r}; use one of {', '.join(TASKS)}")
+    if not _positive_int(params.get("epochs")):
+        problems.append(f"epochs is {params.get('epochs')!r}; use a positive integer, e.g. -S epochs=10")
+    per_class = params.get("examples_per_class")
+    if not (_positive_int(per_class) or (isinstance(per_class, str) and per_class.strip().lower() == "all")):
+        problems.append(f"examples_per_class is {per_class!r}; use a positive integer or 'all'")
+    for key in ("batch_size",):
+        if not _positive_int(train.get(key)):
+            problems.append(f"train.{key} is {train.get(key)!r}; use a positive integer, e.g. 128")
+    if not _positive_number(train.get("learning_rate")):
+        problems.append(f"train.learning_rate is {train.get('learning_rate')!r}; use a positive number, e.g. 0.001")
+
+    validation = train.get("validation") or {}
+    every, budget = validation.get("every", 1), validation.get("examples_per_class", "all")
+    if not _positive_int(every):
+        problems.append(f"train.validation.every is {every!r}; use a positive integer (1: every epoch)")
+    if not (budget is None or _positive_int(budget) or (isinstance(budget, str) and budget.strip().lower() == "all")):
+        problems.append(f"train.validation.examples_per_class is {budget!r}; use a positive integer or 'all'")
+
+    seeds = train.get("seeds")
+    if not isinstance(seeds, list) or not seeds:
+        problems.append(f"train.seeds is {seeds!r}; list at least one seed, e.g. [0, 1, 2, 3, 4]")
+    elif not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        problems.append(f"train.seeds is {seeds!r}; seeds are non-negative integers")
+    elif len(set(seeds)) != len(seeds):
+        problems.append(f"train.seeds {seeds} repeats a seed; list each once (a repeat is the same run)")
+
+    models = train.get("models")
+    if not isinstance(models, list) or not models:
+        problems.append(f"train.models is {models!r}; list registry models, from {', '.join(MODEL_OPTIONS)}")
+        models = []
+    for name in models:
+        if name not in MODEL_OPTIONS:
+            problems.append(f"train.models names {name!r}, which is not in the registry; use one of "
+                            f"{', '.join(MODEL_OPTIONS)} (or register it in tlstudy/models.py)")
+    if len(set(map(str, models))) != len(models):
+        problems.append(f"train.models {models} repeats a model; list each once")
+
+    for name, options in models_section.items():
+        if name not in MODEL_OPTIONS:
+            problems.append(f"models.{name} is not a registry model; use one of {', '.join(MODEL_OPTIONS)}")
+            continue
+        allowed = MODEL_OPTIONS[name] + (SCHEDULE_OPTIONS if name in PRETRAINED else ())
+        for key in options or {}:
+            if key not in allowed:
+                why = (f"{name} trains from random weights, so the transfer schedule does not apply"
+                       if key in SCHEDULE_OPTIONS else f"it takes {', '.join(allowed)}")
+                problems.append(f"models.{name}.{key} is not an option of {name}: {why}; remove it")
+        options = options or {}
+        if "fine_tune" in options and options["fine_tune"] not in FINE_TUNE:
+            problems.append(f"models.{name}.fine_tune is {options['fine_tune']!r}; use one of {', '.join(FINE_TUNE)}")
+        frozen = options.get("frozen_epochs", 0)
+        if not (isinstance(frozen, int) and not isinstance(frozen, bool) and frozen >= 0):
+            problems.append(f"models.{name}.frozen_epochs is {frozen!r}; use an integer from 0 (none) up")
+        if "finetune_lr_factor" in options and not _positive_number(options["finetune_lr_factor"]):
+            problems.append(f"models.{name}.finetune_lr_factor is {options['finetune_lr_factor']!r}; "
+                            "use a positive number (1.0: the scratch arm's rate)")
+    for name in models:
+        if name in MODEL_OPTIONS and name not in models_section and "image_size" in MODEL_OPTIONS[name]:
+            problems.append(f"models.{name} is missing; give it an image_size (as the other ResNet50 arms)")
+    sizes = {name: (options or {}).get("image_size") for name, options in models_section.items()
+             if name in MODEL_OPTIONS and "image_size" in MODEL_OPTIONS[name]}
+    for name, size in sizes.items():
+        if not (isinstance(size, int) and size >= 32):
+            problems.append(f"models.{name}.image_size is {size!r}; "
+                            "use an integer of at least 32 (Keras' ResNet50 minimum)")
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{name} {size}" for name, size in sizes.items())
+        problems.append(f"models.<resnet>.image_size differs between the arms ({listed}); set one value for all, "
+                        "or the comparison mixes the image size into the effect of pretraining")
+
+    source = (params.get("transfer") or {}).get("source")
+    if source not in TRANSFER_SOURCES:
+        problems.append(f"transfer.source is {source!r}; use one of {', '.join(TRANSFER_SOURCES)}")
+    elif source == "path" and not (params.get("transfer") or {}).get("weights_file"):
+        problems.append("transfer.source is 'path' but transfer.weights_file is empty; "
+                        "give the weights file's path")
+    return problems

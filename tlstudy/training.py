@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tlstudy.data import Arrays, Splits, stratified_part
+from tlstudy.fsutil import atomic_dir
 from tlstudy.models import BACKBONE, FEATURES, HEAD, build_model, model_spec
+from tlstudy.params import FINE_TUNE
 from tlstudy.splits import parse_examples_per_class
 
 log = logging.getLogger(__name__)
@@ -109,19 +115,93 @@ class BudgetedValidation(keras.callbacks.Callback):
             logs["val_loss"], logs["val_accuracy"] = float(scores["loss"]), float(scores["accuracy"])
 
 
+def epoch_batches(train: Arrays, batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
+    """Batches of epochs ``first_epoch`` to ``epochs - 1``, each epoch in its own order drawn from
+    ``(seed, epoch)``: an epoch sees the same batches whether the run started at epoch 0 or resumed
+    at ``first_epoch``, which Keras' own ``shuffle=True`` does not promise."""
+    orders = np.stack([np.random.default_rng([seed, epoch]).permutation(len(train))
+                       for epoch in range(first_epoch, epochs)])
+    x, y = tf.constant(train.x), tf.constant(train.y)
+    batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    return batches.map(lambda index: (tf.gather(x, index), tf.gather(y, index))).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """The history of a fit, epoch by epoch, and (with a ``directory``) a checkpoint after every epoch
+    to resume from: every variable of the model (random-generator states included) and of its
+    optimizer, with the history so far. ``fingerprint`` names the inputs; a checkpoint of other
+    inputs is discarded, never resumed."""
+
+    def __init__(self, directory: Path | None, fingerprint: str = ""):
+        super().__init__()
+        self.directory, self.fingerprint = (Path(directory) if directory else None), fingerprint
+        self.history: dict[str, list] = {"epoch": [], "val_epoch": []}
+
+    def restore(self, model: keras.Model) -> int:
+        """Load the checkpoint into ``model`` (compiled) and return the epoch to start at; 0 if none."""
+        state = self.directory / "state.json" if self.directory else None
+        if state is None or not state.exists():
+            return 0
+        saved = json.loads(state.read_text())
+        if saved["fingerprint"] != self.fingerprint:
+            log.info("discarding checkpoint %s: made from other inputs", self.directory)
+            shutil.rmtree(self.directory)
+            return 0
+        model.optimizer.build(model.trainable_variables)
+        with np.load(self.directory / "variables.npz") as arrays:
+            for i, variable in enumerate(self._variables()):
+                variable.assign(arrays[f"v{i}"])
+        self.history = saved["history"]
+        next_epoch = self.history["epoch"][-1] + 1
+        log.info("resuming at epoch %d from checkpoint %s", next_epoch + 1, self.directory)
+        return next_epoch
+
+    def _variables(self) -> list:
+        return [*self.model.variables, *self.model.optimizer.variables]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.history["epoch"].append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        if "val_loss" in (logs or {}):
+            self.history["val_epoch"].append(epoch)
+        if self.directory is None:
+            return
+        with atomic_dir(self.directory) as tmp:
+            np.savez(tmp / "variables.npz", **{f"v{i}": v.numpy() for i, v in enumerate(self._variables())})
+            (tmp / "state.json").write_text(json.dumps({"fingerprint": self.fingerprint,
+                                                        "history": self.history}))
+
+
+@dataclass
+class Resume:
+    """Where a run keeps its checkpoints, and the fingerprint of its inputs."""
+
+    directory: Path
+    fingerprint: str
+
+    def checkpoint(self, phase: str) -> EpochCheckpoint:
+        return EpochCheckpoint(self.directory / phase, self.fingerprint)
+
+
 def _fit(model: keras.Model, train: Arrays, val: Arrays, config: TrainConfig, epochs: int, initial_epoch: int,
-         callbacks) -> dict:
-    validation = BudgetedValidation(train.x, val, config.batch_size, config.validation.every, epochs)
-    history = model.fit(
-        train.x, train.y,
-        batch_size=config.batch_size,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        shuffle=True,
-        verbose=2,
-        callbacks=[validation, *callbacks],  # first: the others see its validation figures
-    )
-    return {**history.history, "epoch": history.epoch, "val_epoch": validation.scored}
+         callbacks, seed: int, checkpoint: EpochCheckpoint) -> dict:
+    checkpoint.set_model(model)
+    initial_epoch = max(initial_epoch, checkpoint.restore(model))
+    if initial_epoch < epochs:
+        validation = BudgetedValidation(train.x, val, config.batch_size, config.validation.every, epochs)
+        model.fit(
+            epoch_batches(train, config.batch_size, seed, initial_epoch, epochs),
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=math.ceil(len(train) / config.batch_size),
+            shuffle=False,  # epoch_batches shuffles
+            verbose=2,
+            # validation first: the others see its figures; the checkpoint before any that may fail
+            callbacks=[validation, checkpoint, *callbacks],
+        )
+    return checkpoint.history
 
 
 def _extend(history: dict, more: dict) -> dict:
@@ -132,8 +212,8 @@ def _extend(history: dict, more: dict) -> dict:
 
 def set_fine_tuning(model: keras.Model, fine_tune: str) -> None:
     """Unfreeze the backbone, whole (``all``) or from ResNet stage ``convN`` upwards; the head stays trainable."""
-    if fine_tune != "all" and fine_tune not in {f"conv{i}" for i in range(2, 6)}:
-        raise ValueError(f"fine_tune must be 'all' or one of conv2..conv5, got {fine_tune!r}")
+    if fine_tune not in FINE_TUNE:
+        raise ValueError(f"fine_tune must be one of {', '.join(FINE_TUNE)}, got {fine_tune!r}")
     first = 1 if fine_tune == "all" else int(fine_tune[-1])
     backbone = model.get_layer(BACKBONE)
     backbone.trainable = True
@@ -147,8 +227,8 @@ def feature_extractor(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.get_layer(FEATURES).output)
 
 
-def train_head_on_features(model: keras.Model, data: Splits, config: TrainConfig, epochs: int,
-                           callbacks=()) -> dict:
+def train_head_on_features(model: keras.Model, data: Splits, config: TrainConfig, epochs: int, seed: int,
+                           checkpoint: EpochCheckpoint, callbacks=()) -> dict:
     """The frozen phase, paying one backbone pass: features of the training and validation images
     are computed once (inference mode), and the head alone trains on them."""
     extractor = feature_extractor(model)
@@ -157,18 +237,26 @@ def train_head_on_features(model: keras.Model, data: Splits, config: TrainConfig
     head = model.get_layer(HEAD)
     head_model = keras.Sequential([keras.Input(features["train"].x.shape[1:]), head])
     compile_model(head_model, config.learning_rate)
-    return _fit(head_model, features["train"], features["val"], config, epochs, 0, callbacks)
+    return _fit(head_model, features["train"], features["val"], config, epochs, 0, callbacks, seed, checkpoint)
 
 
 def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbone_weights: Path | None = None,
-                callbacks: list[keras.callbacks.Callback] = ()) -> tuple[keras.Model, dict]:
+                callbacks: list[keras.callbacks.Callback] = (),
+                resume: Resume | None = None) -> tuple[keras.Model, dict]:
     """Build ``name``, train it on ``data.train`` with validation on ``data.val``; return model and history.
 
     A model registered as pretrained loads ``backbone_weights`` and follows ``config.schedule``: its
     first ``frozen_epochs`` train the head on cached features, the rest fine-tune at a lower learning
     rate. Every other model trains all its weights for all ``config.epochs``. Both count one epoch
     per pass over the training images, so the arms get the same budget.
+
+    With ``resume``, each phase checkpoints after every epoch and a run killed midway goes on from its
+    last epoch, to the same model as an uninterrupted run (every epoch's batches and random draws
+    depend on the seed and the epoch only).
     """
+    def checkpoint(phase: str) -> EpochCheckpoint:
+        return resume.checkpoint(phase) if resume else EpochCheckpoint(None)
+
     seed_everything(seed)
     data = Splits(data.train, stratified_part(data.val, config.validation.examples_per_class), data.test,
                   data.class_names)
@@ -183,7 +271,7 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
         log.info("%s: %d frozen epochs on cached features, then fine-tuning %s", name, start,
                  config.schedule.fine_tune)
         if start:
-            _extend(history, train_head_on_features(model, data, config, start, callbacks))
+            _extend(history, train_head_on_features(model, data, config, start, seed, checkpoint("head"), callbacks))
         if config.epochs > start:
             set_fine_tuning(model, config.schedule.fine_tune)
             learning_rate *= config.schedule.finetune_lr_factor
@@ -192,23 +280,26 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
     compile_model(model, learning_rate)  # after any change of `trainable`, which needs a recompile
     log.info("training %s (seed %d) on %d images for %d epochs", name, seed, len(data.train), config.epochs)
     if config.epochs > start:
-        _extend(history, _fit(model, data.train, data.val, config, config.epochs, start, callbacks))
+        _extend(history, _fit(model, data.train, data.val, config, config.epochs, start, callbacks, seed,
+                              checkpoint("model")))
     return model, history
 
 
 def train_choosing_learning_rate(name: str, data: Splits, config: TrainConfig, seed: int,
-                                 backbone_weights: Path | None = None,
-                                 callbacks: list[keras.callbacks.Callback] = ()) -> tuple[keras.Model, dict, float]:
+                                 backbone_weights: Path | None = None, callbacks: list[keras.callbacks.Callback] = (),
+                                 resume: Resume | None = None) -> tuple[keras.Model, dict, float]:
     """``train_model``, or with ``config.learning_rate_grid`` one run per candidate rate and the one
     with the best final validation accuracy (recalibrated, on the validation budget; never the test
     split) kept. Returns the model, its history and its rate. ``callbacks`` see the plain run only:
     with a grid, log the returned history instead."""
     if not config.learning_rate_grid:
-        model, history = train_model(name, data, config, seed, backbone_weights, callbacks)
+        model, history = train_model(name, data, config, seed, backbone_weights, callbacks, resume)
         return model, history, config.learning_rate
     best = None
     for rate in config.learning_rate_grid:
-        model, history = train_model(name, data, replace(config, learning_rate=rate), seed, backbone_weights)
+        candidate = replace(resume, directory=resume.directory / f"lr{rate:g}") if resume else None
+        model, history = train_model(name, data, replace(config, learning_rate=rate), seed, backbone_weights,
+                                     resume=candidate)
         score = history["val_accuracy"][-1]
         log.info("%s (seed %d): learning rate %g, final validation accuracy %.4f", name, seed, rate, score)
         if best is None or score > best[0]:

@@ -1,0 +1,141 @@
+"""Params checked first, in one place: every mistake is one line naming the key and the fix."""
+
+import copy
+import dataclasses
+import hashlib
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tlstudy.fsutil import save_npz
+from tlstudy.params import MODEL_OPTIONS, PRETRAINED, SCHEDULE_OPTIONS, check_params, load_params
+
+DEFAULT = load_params(ROOT / "params.yaml")
+
+
+def changed(changes: dict) -> dict:
+    params = copy.deepcopy(DEFAULT)
+    for dotted, value in changes.items():
+        *sections, key = dotted.split(".")
+        node = params
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = value
+    return params
+
+
+# (change, the words the one problem must contain: the key, and what to do)
+CASES = [
+    ({"train.seeds": []}, ["train.seeds", "at least one seed"]),
+    ({"train.seeds": [0, 1, 1]}, ["train.seeds", "repeats a seed"]),
+    ({"train.seeds": [0, -1]}, ["train.seeds", "non-negative integers"]),
+    ({"train.models": ["mlp", "resnet50"]}, ["'resnet50'", "not in the registry", "resnet50_scratch"]),
+    ({"train.models": ["mlp", "mlp"]}, ["train.models", "repeats a model"]),
+    ({"models.mlp.units": 512, "models.mlp.width": 3}, ["models.mlp.width", "dropout, units", "remove it"]),
+    ({"models.resnet50_scratch.frozen_epochs": 3}, ["models.resnet50_scratch.frozen_epochs", "random weights"]),
+    ({"models.resnet50_tl.fine_tune": "conv6"}, ["models.resnet50_tl.fine_tune", "conv2"]),
+    ({"models.resnet50_tl.frozen_epochs": 10, "models.resnet50_tl.fine_tune": "al"},
+     ["models.resnet50_tl.fine_tune", "'al'"]),  # even when the budget ends in the frozen phase
+    ({"models.resnet50_tl.frozen_epochs": -1}, ["models.resnet50_tl.frozen_epochs", "from 0"]),
+    ({"models.resnet50_tl.finetune_lr_factor": 0}, ["finetune_lr_factor", "positive"]),
+    ({"models.resnet50_tl.image_size": 64}, ["image_size differs", "resnet50_tl 64", "resnet50_scratch 32"]),
+    ({"models.resnet50_ft.image_size": 16, "models.resnet50_tl.image_size": 16,
+      "models.resnet50_scratch.image_size": 16}, ["image_size is 16", "at least 32"]),  # one line per arm
+    ({"models.vgg16": {"image_size": 32}}, ["models.vgg16", "not a registry model"]),
+    ({"epochs": 0}, ["epochs", "positive integer"]),
+    ({"epochs": "ten"}, ["epochs", "positive integer"]),
+    ({"examples_per_class": -5}, ["examples_per_class", "'all'"]),
+    ({"train.batch_size": 0}, ["train.batch_size", "positive integer"]),
+    ({"train.learning_rate": -0.001}, ["train.learning_rate", "positive number"]),
+    ({"train.validation.every": 0}, ["train.validation.every", "positive integer"]),
+    ({"data.task": "imagenet"}, ["data.task", "fashion_mnist, face_age"]),
+    ({"transfer.source": "cifar"}, ["transfer.source", "mnist, imagenet, path"]),
+    ({"transfer.source": "path"}, ["transfer.weights_file", "path"]),
+]
+
+
+def test_the_default_params_pass():
+    assert check_params(DEFAULT) == []
+
+
+@pytest.mark.parametrize("change, words", CASES, ids=[next(iter(c)) for c, _ in CASES])
+def test_each_mistake_is_one_line_naming_key_and_fix(change, words):
+    problems = check_params(changed(change))
+    assert len(problems) == (3 if "image_size is 16" in words else 1), problems
+    for problem in problems:
+        assert "\n" not in problem and all(word in problem for word in words), problem
+
+
+def test_the_table_matches_the_registry_and_the_schedule():
+    """MODEL_OPTIONS is the TensorFlow-free copy of what the builders take: held equal here."""
+    from tlstudy.models import REGISTRY
+    from tlstudy.training import TransferSchedule
+
+    assert set(MODEL_OPTIONS) == set(REGISTRY)
+    for name, spec in REGISTRY.items():
+        keywords = [p for p in inspect.signature(spec.builder).parameters
+                    if p not in ("input_shape", "num_classes", "input_dtype")]
+        assert tuple(keywords) == MODEL_OPTIONS[name], name
+        assert spec.pretrained == (name in PRETRAINED), name
+    assert SCHEDULE_OPTIONS == tuple(f.name for f in dataclasses.fields(TransferSchedule))
+
+
+def stage(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": str(Path(sys.executable).parent)})
+
+
+def write_params(tmp_path: Path, changes: dict) -> None:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed(changes)))
+
+
+def test_the_first_stage_stops_before_anything_runs(tmp_path):
+    write_params(tmp_path, {"train.seeds": [], "train.models": ["mlp", "resnet"]})
+    result = stage(tmp_path, "stages.fetch", "--out", "data/raw", "--weights", "data/weights.json")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "params.yaml: train.seeds is []; list at least one seed, e.g. [0, 1, 2, 3, 4]",
+        "params.yaml: train.models names 'resnet', which is not in the registry; use one of mlp, cnn, "
+        "resnet50_scratch, resnet50_tl, resnet50_ft (or register it in tlstudy/models.py)",
+    ]
+    assert not (tmp_path / "data").exists(), "nothing written"
+
+
+def test_split_says_when_no_class_can_supply_the_examples_asked_for(tmp_path):
+    y = np.array([0] * 30 + [1] * 8 + [0, 1] * 10, dtype=np.uint8)  # training: 30 and 8; test: 10 and 10
+    preset = np.array([0] * 38 + [1] * 20, dtype=np.int8)
+    save_npz(tmp_path / "processed.npz", x=np.zeros((len(y), 2, 2), np.float32), y=y, group=np.full(len(y), ""),
+             preset=preset, class_names=np.array(["shirt", "sandal"]))
+    write_params(tmp_path, {"examples_per_class": 10})
+    result = stage(tmp_path, "stages.split", "--processed", "processed.npz", "--out", "split")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "params.yaml: examples_per_class is 10, but class 'sandal' has 8 training images "
+        "(official train; official test halved); use at most 8, or 'all'")
+    assert not (tmp_path / "split").exists()
+    write_params(tmp_path, {"examples_per_class": 8})
+    assert stage(tmp_path, "stages.split", "--processed", "processed.npz", "--out", "split").returncode == 0
+
+
+def test_a_named_weights_file_is_listed_by_content(tmp_path):
+    """pretrain depends on fetch's listing: new weights under the same name re-run pretraining."""
+    weights = tmp_path / "backbone.h5"
+    weights.write_bytes(b"first weights")
+    write_params(tmp_path, {"transfer.source": "path", "transfer.weights_file": str(weights), "data.source_dir": "."})
+    args = ("--out", "raw", "--weights", "weights.json")
+    stage(tmp_path, "stages.fetch", *args)  # Fashion-MNIST may be absent here: the listing comes first
+    listed = json.loads((tmp_path / "weights.json").read_text())
+    assert listed["sha256"] == hashlib.sha256(b"first weights").hexdigest()
+    weights.write_bytes(b"other weights")
+    stage(tmp_path, "stages.fetch", *args)
+    assert json.loads((tmp_path / "weights.json").read_text())["sha256"] == hashlib.sha256(b"other weights").hexdigest()
+    weights.unlink()
+    result = stage(tmp_path, "stages.fetch", *args)
+    assert result.returncode != 0 and "transfer.weights_file" in result.stderr
