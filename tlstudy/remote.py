@@ -1,0 +1,68 @@
+"""Results that travel: push and pull the DVC cache and run cache, with errors that say what to do.
+
+    python -m tlstudy.remote push [--remote NAME]   # dvc push --run-cache
+    python -m tlstudy.remote pull [--remote NAME]   # dvc pull --run-cache
+
+The remote is DVC's own (README, "Working as a team"): an S3-compatible bucket added with
+``dvc remote add``, its credentials in ``.dvc/config.local`` or the environment, never in git. This
+module only runs DVC and, when it fails, names the remote and the fix in one line; DVC itself
+never changes local results on a failed transfer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+UNREACHABLE = ("Could not connect to the endpoint URL", "Cannot connect to host", "Connection refused",
+               "Name or service not known", "timed out")
+REFUSED = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden", "AccessDenied", "(403)",
+           "Unable to locate credentials", "NoCredentialsError")
+
+
+def dvc_config(key: str) -> str | None:
+    result = subprocess.run([sys.executable, "-m", "dvc", "config", key], capture_output=True, text=True)
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def explain(stderr: str, remote: str | None, url: str | None, endpoint: str | None) -> str:
+    """DVC's failure as one line: what went wrong with which remote, and the fix."""
+    where = f"remote {remote!r} ({url}{', endpoint ' + endpoint if endpoint else ''})" if remote else "no remote"
+    if remote is None or "no remote specified" in stderr.lower():
+        return ("no DVC remote is set up: add one with `dvc remote add -d store s3://BUCKET/PATH` "
+                "(README, \"Working as a team\")")
+    if any(marker in stderr for marker in UNREACHABLE):
+        return (f"{where} is unreachable: start the server or fix the address with "
+                f"`dvc remote modify {remote} endpointurl URL`; local results are untouched")
+    if any(marker in stderr for marker in REFUSED):
+        return (f"{where} refused the credentials: set them with `dvc remote modify --local {remote} "
+                "access_key_id KEY` and `... secret_access_key SECRET` (or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY); local results are untouched")
+    errors = [line for line in stderr.splitlines() if line.startswith("ERROR")]
+    return f"{where}: {errors[-1] if errors else stderr.strip().splitlines()[-1]}"
+
+
+def transfer(command: str, remote: str | None = None) -> int:
+    """``dvc push`` or ``dvc pull`` with the run cache; on failure, one line on stderr and exit code 1."""
+    args = [sys.executable, "-m", "dvc", command, "--run-cache", *(["--remote", remote] if remote else [])]
+    result = subprocess.run(args, stdout=None, stderr=subprocess.PIPE, text=True)
+    if result.returncode == 0:
+        return 0
+    name = remote or dvc_config("core.remote")
+    url = dvc_config(f"remote.{name}.url") if name else None
+    endpoint = dvc_config(f"remote.{name}.endpointurl") if name else None
+    print(f"{command} failed: {explain(result.stderr, name, url, endpoint)}", file=sys.stderr)
+    return 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("push", "pull"))
+    parser.add_argument("--remote", "-r", help="a remote other than the default")
+    args = parser.parse_args()
+    return transfer(args.command, args.remote)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
