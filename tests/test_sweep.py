@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from tests.test_pipeline import make_repo, project_env
-from tlstudy.sweep import collect, parse_exp_show, tables, verdict_table
+from tlstudy.sweep import collect, parse_exp_show, regimes, tables, verdict_table
 
 
 def exp(name, examples, epochs, delta, low, high, verdict, failed=False, learning_rate=0.001, trained=None):
@@ -92,3 +92,25 @@ def test_sweep_on_real_tiny_experiments_with_one_failure(tmp_path):
     assert failed.count("## ") == 1 and "7000" in failed
     assert "cnn_vs_mlp" in (repo / "sweep/table.md").read_text()
     assert (repo / "sweep/data_efficiency.png").stat().st_size > 0
+
+
+def test_shards_split_the_grid_into_disjoint_shares_that_cover_it():
+    examples, epochs = ["10", "100", "1000", "all"], ["3", "10", "30"]
+    whole = regimes(examples, epochs)
+    assert len(whole) == 12 and len(set(whole)) == 12
+    shares = [regimes(examples, epochs, f"{i}/5") for i in range(1, 6)]
+    assert sorted(pair for share in shares for pair in share) == sorted(whole)
+    assert [len(share) for share in shares] == [3, 3, 2, 2, 2]
+    assert regimes(examples, epochs, "2/5") == [("100", "3"), ("1000", "10"), ("all", "30")]  # 2nd, 7th, 12th
+    with pytest.raises(SystemExit, match="--shard must be i/n"):
+        regimes(examples, epochs, "0/2")
+
+
+def test_failures_reported_by_other_shards_join_the_collected_ones(tmp_path):
+    shard = tmp_path / "shard-2"
+    shard.mkdir()
+    report = "# Failed experiments\n\n## n7000-e1\n\n```\nsplit: class 'sandal' has 6000\n```\n\n"
+    (shard / "failed.md").write_text(report)
+    result = collect(tmp_path / "out", EXP_SHOW, failed_reports=[shard / "failed.md"])
+    assert result["failed"] == ["broken", "n7000-e1"]
+    assert "## n7000-e1\n\n```\nsplit: class 'sandal' has 6000" in (tmp_path / "out/failed.md").read_text()

@@ -5,12 +5,14 @@ are not what these test."""
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -153,3 +155,33 @@ def test_a_push_killed_midway_completes_on_the_next_push(team):
     for name in ("data/processed/dataset.npz", "models/mlp_s0.keras", "models/cnn_s1.keras"):
         assert md5(d / name) == md5(a / name), name
     assert run(d, *DVC, "status").split() == ["fetch:", "always", "changed"], "the rest as dvc.lock records it"
+
+
+def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team):
+    """Two worker clones run their shares at once, one core each, and push what finished; a third
+    collects from the origin and the remote: every regime once, the failed one named with its log."""
+    examples, epochs = "5,10,7000", "1,2"  # 7000 per class is more than Fashion-MNIST has: split fails
+    workers = []
+    for i in (1, 2):
+        worker = clone(team["origin"], team["root"] / f"worker{i}", team["s3"])
+        run(worker, sys.executable, "-m", "tlstudy.remote", "pull")
+        command = [sys.executable, "-m", "tlstudy.sweep", "run", "--examples", examples, "--epochs", epochs,
+                   "--shard", f"{i}/2", "--push", "origin", "--out", "sweep"]
+        cores = ["taskset", "-c", str(i - 1)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
+        workers.append(subprocess.Popen([*cores, *command], cwd=worker, env=project_env(), text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for process in workers:
+        output, _ = process.communicate(timeout=1800)
+        assert process.returncode == 0, output[-3000:]
+
+    collector = clone(team["origin"], team["root"] / "collector", team["s3"])
+    failed = [str(team["root"] / f"worker{i}/sweep/failed.md") for i in (1, 2)]  # the shards' artifacts
+    run(collector, sys.executable, "-m", "tlstudy.sweep", "collect", "--pull", "origin", "--out", "sweep",
+        *(arg for path in failed for arg in ("--failed", path)))
+    accuracy = pd.read_csv(collector / "sweep/accuracy.csv")
+    swept = accuracy[accuracy["experiment"].str.startswith("n")]
+    assert sorted(swept["experiment"].unique()) == ["n10-e1", "n10-e2", "n5-e1", "n5-e2"]
+    assert len(swept) == 4 * 2, "each regime once, two models each"
+    report = (collector / "sweep/failed.md").read_text()
+    assert report.count("\n## ") == 2 and "## n7000-e1" in report and "## n7000-e2" in report
+    assert "7000" in report.split("## n7000-e1", 1)[1], "with its log"

@@ -27,10 +27,29 @@ def test_the_schema_check_catches_a_broken_workflow(tmp_path):
     assert result.returncode != 0
 
 
-def test_pr_workflow_runs_both_sides_and_posts_make_pr_report():
-    workflow = yaml.safe_load((ROOT / ".github/workflows/pr-report.yml").read_text())
-    script = "\n".join(step.get("run", "") for step in workflow["jobs"]["report"]["steps"])
-    assert "dvc exp run -n pr-base $SMALL" in script and "dvc exp run -n pr-head $SMALL" in script
-    assert "make pr-report BASE=pr-base HEAD=pr-head" in script
-    assert "cml comment create pr-report/comment.md" in script
-    assert "-S epochs=3" in workflow["jobs"]["report"]["env"]["SMALL"], "the card's top-level knobs"
+def steps(workflow: str, job: str) -> dict[str, str]:
+    jobs = yaml.safe_load((ROOT / ".github/workflows" / workflow).read_text())["jobs"]
+    return {step.get("name", step.get("uses", "")): step.get("run", "") for step in jobs[job]["steps"]}
+
+
+def test_pr_workflow_pulls_the_base_and_reruns_only_what_the_pull_request_changed():
+    run = steps("pr-report.yml", "report")
+    base = run["The base branch's results, from the remote"]
+    assert "git checkout ${{ github.event.pull_request.base.sha }}" in base and "make pull" in base
+    assert "repro" not in base and "exp run" not in base, "the base is never retrained"
+    head = run["This pull request, running only what it changed"]
+    assert head.splitlines()[-1] == "dvc repro" and "pull --allow-missing" in head
+    assert "make pr-report BASE=${{ github.event.pull_request.base.sha }} HEAD=workspace" in run["Comment"]
+    assert "cml comment create pr-report/comment.md" in run["Comment"]
+
+
+def test_sweep_workflow_shards_the_grid_and_collects_from_the_origin():
+    shard = " ".join(steps("sweep.yml", "shard")["Run this shard and push each finished experiment"].split())
+    assert "--shard ${{ matrix.shard }}/${{ inputs.shards }} --push origin" in shard
+    collect = steps("sweep.yml", "collect")[
+        "Every shard's experiments from the origin and the remote, each regime once"]
+    assert "sweep collect --pull origin --failed 'shards/*/failed.md'" in collect
+    plan = yaml.safe_load((ROOT / ".github/workflows/sweep.yml").read_text())["jobs"]["plan"]["steps"][0]["run"]
+    plan = plan.replace("${{ inputs.shards }}", "3").replace('>> "$GITHUB_OUTPUT"', "")
+    shards = subprocess.run(["bash", "-c", plan], capture_output=True, text=True, check=True).stdout.strip()
+    assert shards == "shards=[1,2,3]", "the matrix: one job per shard"

@@ -1,7 +1,7 @@
 """Results that travel: push and pull the DVC cache and run cache, with errors that say what to do.
 
     python -m tlstudy.remote push [--remote NAME]   # dvc push --run-cache
-    python -m tlstudy.remote pull [--remote NAME]   # dvc pull --run-cache
+    python -m tlstudy.remote pull [--remote NAME] [--allow-missing]   # dvc pull --run-cache
 
 The remote is DVC's own (README, "Working as a team"): an S3-compatible bucket added with
 ``dvc remote add``, its credentials in ``.dvc/config.local`` or the environment, never in git. This
@@ -43,9 +43,11 @@ def explain(stderr: str, remote: str | None, url: str | None, endpoint: str | No
     return f"{where}: {errors[-1] if errors else stderr.strip().splitlines()[-1]}"
 
 
-def transfer(command: str, remote: str | None = None) -> int:
-    """``dvc push`` or ``dvc pull`` with the run cache; on failure, one line on stderr and exit code 1."""
-    args = [sys.executable, "-m", "dvc", command, "--run-cache", *(["--remote", remote] if remote else [])]
+def transfer(command: str, remote: str | None = None, allow_missing: bool = False) -> int:
+    """``dvc push`` or ``dvc pull`` with the run cache; on failure, one line on stderr and exit code 1.
+    ``allow_missing`` (pull): outputs the remote lacks are left for ``dvc repro`` to make."""
+    args = [sys.executable, "-m", "dvc", command, "--run-cache", *(["--remote", remote] if remote else []),
+            *(["--allow-missing"] if allow_missing else [])]
     result = subprocess.run(args, stdout=None, stderr=subprocess.PIPE, text=True)
     if result.returncode == 0:
         return 0
@@ -60,8 +62,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("push", "pull"))
     parser.add_argument("--remote", "-r", help="a remote other than the default")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="pull: leave outputs the remote lacks to `dvc repro` (a branch with new results)")
     args = parser.parse_args()
-    return transfer(args.command, args.remote)
+    if args.allow_missing and args.command != "pull":
+        parser.error("--allow-missing goes with pull")
+    return transfer(args.command, args.remote, args.allow_missing)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,18 @@
     python -m tlstudy.sweep run --examples 10,100,1000,all --epochs 3,10,30 [-S key=value ...]
     python -m tlstudy.sweep collect --out sweep
 
-``run`` queues the cross product with ``dvc exp run --queue`` and runs the queue with
-``dvc exp run --run-all``; a failing experiment does not stop the others. ``collect`` reads every
-experiment of the current commit from ``dvc exp show --json``, and each one's details
+    # across machines: each worker runs its share and pushes it; one collects them all
+    python -m tlstudy.sweep run --shard 2/3 --push origin --out sweep-2 ...
+    python -m tlstudy.sweep collect --pull origin --failed 'sweep-*/failed.md' --out sweep
+
+``run`` queues the cross product (or with ``--shard i/n`` every n-th regime of it, from the i-th),
+each experiment named by its regime, with ``dvc exp run --queue`` and runs the queue with
+``dvc exp run --run-all``; a failing experiment does not stop the others. With ``--push`` each
+finished experiment goes to that git remote with ``dvc exp push`` (its outputs to the default DVC
+remote), and the shard's failures stay in its ``failed.md``. ``collect --pull`` first pulls every
+experiment of the current commit from the git remote, and ``--failed`` adds other shards' failures.
+
+``collect`` reads every experiment of the current commit from ``dvc exp show --json``, and each one's details
 (``metrics/models.json``, ``metrics/comparisons.json``) from its commit, and writes, under ``--out``: the
 data-efficiency plot (test accuracy against examples per class, one line per model, spread over
 seeds), the transfer delta with its interval against examples per class for each epoch budget, a
@@ -16,6 +25,7 @@ each failed experiment's name and the end of its log.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
 import subprocess
@@ -57,12 +67,46 @@ def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=check)
 
 
-def queue_grid(examples: list[str], epochs: list[str], extra: list[str] = ()) -> None:
-    args = ["exp", "run", "--queue", "-S", f"examples_per_class={','.join(examples)}",
-            "-S", f"epochs={','.join(epochs)}"]
-    for override in extra:
-        args += ["-S", override]
-    print(dvc(*args).stdout, end="")
+def regimes(examples: list[str], epochs: list[str], shard: str = "1/1") -> list[tuple[str, str]]:
+    """The grid's (examples per class, epochs) pairs in a fixed order, or shard ``i/n``'s share: every
+    n-th pair from the i-th, so that n workers together run each pair exactly once."""
+    try:
+        i, n = (int(part) for part in shard.split("/"))
+    except ValueError:
+        i = n = 0
+    if not 1 <= i <= n:
+        raise SystemExit(f"--shard must be i/n with 1 <= i <= n, e.g. 2/3; got {shard!r}")
+    grid = [(e, n_epochs) for n_epochs in epochs for e in examples]
+    return grid[i - 1::n]
+
+
+def regime_name(examples: str, epochs: str) -> str:
+    """The experiment's name: the same regime has the same name on every machine."""
+    return f"n{examples}-e{epochs}"
+
+
+def queue_grid(pairs: list[tuple[str, str]], extra: list[str] = ()) -> list[str]:
+    names = []
+    for examples, epochs in pairs:
+        name = regime_name(examples, epochs)
+        args = ["exp", "run", "--queue", "-n", name, "-S", f"examples_per_class={examples}", "-S", f"epochs={epochs}"]
+        for override in extra:
+            args += ["-S", override]
+        print(dvc(*args).stdout, end="")
+        names.append(name)
+    return names
+
+
+def push_experiments(names: list[str], git_remote: str) -> list[str]:
+    """``dvc exp push`` each experiment that finished; returns the names pushed."""
+    done = {e.name for e in parse_exp_show(json.loads(dvc("exp", "show", "--json").stdout)) if not e.failed}
+    pushed = []
+    for name in names:
+        if name in done:
+            dvc("exp", "push", git_remote, name)
+            pushed.append(name)
+    log.info("pushed %d experiments to %s: %s", len(pushed), git_remote, ", ".join(pushed) or "none")
+    return pushed
 
 
 def run_queue(jobs: int = 1) -> int:
@@ -252,23 +296,38 @@ def verdict_table(comparisons: pd.DataFrame, comparison: str = "transfer") -> st
     return "\n".join(lines) + "\n"
 
 
-def collect(out: Path, exp_show: list | None = None, revs: list[str] = ()) -> dict:
+def failed_elsewhere(reports: list[Path]) -> dict[str, str]:
+    """Failed experiments listed in other shards' ``failed.md``: name -> the section with its log."""
+    failed = {}
+    for report in reports:
+        for section in report.read_text().split("\n## ")[1:]:
+            name, _, body = section.partition("\n")
+            failed[name.strip()] = body.strip()
+    return failed
+
+
+def collect(out: Path, exp_show: list | None = None, revs: list[str] = (), failed_reports: list[Path] = ()) -> dict:
     """Write the sweep's figures and tables under ``out``; return counts of what was collected.
-    ``revs``: the commits whose experiments to collect (default: the current one)."""
+    ``revs``: the commits whose experiments to collect (default: the current one);
+    ``failed_reports``: other shards' ``failed.md``, whose failures join this one's."""
     if exp_show is None:
         exp_show = json.loads(dvc("exp", "show", "--json", *(a for rev in revs for a in ("--rev", rev))).stdout)
     experiments = parse_exp_show(exp_show)
     load_details(experiments)
     out.mkdir(parents=True, exist_ok=True)
     # A failed queued run can show in `dvc exp show` without its state; the queue knows it failed.
-    failed = sorted({e.name for e in experiments if e.failed} | set(failed_queue_tasks()))
+    elsewhere = failed_elsewhere(list(failed_reports))
+    failed = sorted({e.name for e in experiments if e.failed} | set(failed_queue_tasks()) | set(elsewhere))
     for e in experiments:
         e.failed = e.failed or e.name in failed
     with atomic_file(out / "failed.md") as f:
         f.write("# Failed experiments\n\n" + ("none\n" if not failed else ""))
         for name in failed:
-            logs = dvc("queue", "logs", name, check=False)
-            f.write(f"## {name}\n\n```\n{(logs.stdout + logs.stderr)[-3000:]}\n```\n\n")
+            if name in elsewhere:
+                f.write(f"## {name}\n\n{elsewhere[name]}\n\n")
+            else:
+                logs = dvc("queue", "logs", name, check=False)
+                f.write(f"## {name}\n\n```\n{(logs.stdout + logs.stderr)[-3000:]}\n```\n\n")
             log.warning("experiment %s failed; its log is in %s", name, out / "failed.md")
     accuracy, comparisons = tables(experiments)
     if len(accuracy):
@@ -294,17 +353,28 @@ def main() -> None:
     run.add_argument("--epochs", default="3,10,30", help="epochs values")
     run.add_argument("-S", "--set", action="append", default=[], help="more overrides for every experiment")
     run.add_argument("--jobs", type=int, default=1, help="experiments at a time (each uses every core)")
+    run.add_argument("--shard", default="1/1", help="i/n: run only this worker's share of the grid")
+    run.add_argument("--push", metavar="GIT_REMOTE", help="dvc exp push each finished experiment there")
     run.add_argument("--out", default="sweep")
     collect_parser = commands.add_parser("collect", help="collect the experiments of the current commit")
     collect_parser.add_argument("--out", default="sweep")
     collect_parser.add_argument("--rev", action="append", default=[],
                                 help="collect the experiments of this commit (repeatable); default: the current one")
+    collect_parser.add_argument("--pull", metavar="GIT_REMOTE",
+                                help="dvc exp pull every experiment of the current commit from there first")
+    collect_parser.add_argument("--failed", action="append", default=[], metavar="FILE",
+                                help="another shard's failed.md (repeatable; a glob pattern is expanded)")
     args = parser.parse_args()
     setup_logging()
     if args.command == "run":
-        queue_grid(args.examples.split(","), args.epochs.split(","), args.set)
+        names = queue_grid(regimes(args.examples.split(","), args.epochs.split(","), args.shard), args.set)
         run_queue(args.jobs)
-    result = collect(Path(args.out), revs=getattr(args, "rev", []))
+        if args.push:
+            push_experiments(names, args.push)
+    elif args.pull:
+        dvc("exp", "pull", args.pull)  # every experiment of the current commit, outputs from the DVC remote
+    reports = sorted({Path(path) for pattern in getattr(args, "failed", []) for path in glob.glob(pattern)})
+    result = collect(Path(args.out), revs=getattr(args, "rev", []), failed_reports=reports)
     print(dvc("exp", "show", "--no-pager", *EXP_SHOW_COLUMNS, check=False).stdout, end="")
     print(f"{result['experiments']} experiments collected into {args.out}/; failed: {result['failed'] or 'none'}")
 
