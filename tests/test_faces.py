@@ -185,7 +185,7 @@ def test_fetch_stage_with_a_missing_root_explains_and_keeps_what_was_there(tmp_p
     raw.mkdir(parents=True)
     (raw / "manifest.csv").write_text("path,size,mtime_ns\n")
     result = run_stage(tmp_path, {"root": str(tmp_path / "aihub"), "format": "aihub"},
-                       "stages.fetch", "--out", "data/raw")
+                       "stages.fetch", "--out", "data/raw", "--weights", "data/weights.json")
     assert result.returncode == 1
     assert "AI-Hub account" in result.stderr and "UTKFace is public" in result.stderr
     assert [p.name for p in raw.iterdir()] == ["manifest.csv"]
@@ -195,7 +195,8 @@ def test_fetch_stage_with_a_missing_root_explains_and_keeps_what_was_there(tmp_p
 def test_preprocess_stage_writes_uint8_images_and_the_skipped_report(tmp_path):
     layout = write_utkface(tmp_path / "utk")
     changes = {"root": str(layout.root), "format": "utkface", "image_size": 32}
-    assert run_stage(tmp_path, changes, "stages.fetch", "--out", "data/raw").returncode == 0
+    assert run_stage(tmp_path, changes, "stages.fetch", "--out", "data/raw", "--weights", "data/weights.json"
+                     ).returncode == 0
     result = run_stage(tmp_path, changes, "stages.preprocess", "--raw", "data/raw", "--out",
                        "data/processed/dataset.npz", "--eda", "plots/eda", "--metrics", "metrics/data.json")
     assert result.returncode == 0, result.stderr

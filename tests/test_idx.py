@@ -91,8 +91,11 @@ def test_fetch_stage_exits_nonzero_with_one_line_error(tmp_path):
     src.mkdir()
     for spec in FASHION_MNIST.files:
         (src / spec.name).write_bytes(idx_bytes(np.zeros((2,) + (2, 2) * (spec.ndim == 3), np.uint8)))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"source_dir": str(src)}}))
-    result = subprocess.run([sys.executable, "-m", "stages.fetch", "--out", "data/raw"], cwd=tmp_path,
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["source_dir"] = str(src)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run([sys.executable, "-m", "stages.fetch", "--out", "data/raw", "--weights", "weights.json"],
+                            cwd=tmp_path,
                             capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
