@@ -170,9 +170,15 @@ def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team):
         cores = ["taskset", "-c", str(i - 1)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
         workers.append(subprocess.Popen([*cores, *command], cwd=worker, env=project_env(), text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    outputs = []
     for process in workers:
         output, _ = process.communicate(timeout=1800)
         assert process.returncode == 0, output[-3000:]
+        outputs.append(output)
+    for i, output in enumerate(outputs, 1):  # each worker ran its share and pushed what finished
+        shard = [name for name in ("n5-e1", "n10-e1", "n7000-e1", "n5-e2", "n10-e2", "n7000-e2")[i - 1::2]
+                 if "7000" not in name]
+        assert f"pushed 2 experiments to origin: {', '.join(shard)}" in output, output[-4000:]
 
     collector = clone(team["origin"], team["root"] / "collector", team["s3"])
     failed = [str(team["root"] / f"worker{i}/sweep/failed.md") for i in (1, 2)]  # the shards' artifacts

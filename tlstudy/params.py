@@ -93,6 +93,9 @@ def check_params(params: dict) -> list[str]:
     if not (budget is None or _positive_int(budget) or (isinstance(budget, str) and budget.strip().lower() == "all")):
         problems.append(f"train.validation.examples_per_class is {budget!r}; use a positive integer or 'all'")
 
+    if train.get("distribute", "none") not in ("none", "mirrored"):
+        problems.append(f"train.distribute is {train.get('distribute')!r}; use none or mirrored")
+
     seeds = train.get("seeds")
     if not isinstance(seeds, list) or not seeds:
         problems.append(f"train.seeds is {seeds!r}; list at least one seed, e.g. [0, 1, 2, 3, 4]")

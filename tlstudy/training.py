@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -49,6 +50,7 @@ class TrainConfig:
     schedule: TransferSchedule = field(default_factory=TransferSchedule)
     validation: ValidationBudget = field(default_factory=ValidationBudget)
     learning_rate_grid: list[float] | None = None  # choose the rate on validation accuracy
+    distribute: str = "none"  # "mirrored": tf.distribute.MirroredStrategy over every visible GPU
 
     @classmethod
     def from_params(cls, params: dict, model: str) -> "TrainConfig":
@@ -67,7 +69,21 @@ class TrainConfig:
             validation=ValidationBudget(parse_examples_per_class(validation.get("examples_per_class", "all")),
                                         int(validation.get("every", 1))),
             learning_rate_grid=[float(r) for r in grid] if grid else None,
+            distribute=str(train.get("distribute") or "none"),
         )
+
+
+@functools.cache
+def distribution(distribute: str) -> tf.distribute.Strategy:
+    """``none``: TensorFlow's default (one device); ``mirrored``: a replica per visible GPU (or per
+    logical device), each batch split between them and the gradients summed. One strategy per
+    process: a second MirroredStrategy's collectives collide with the first's (the learning-rate
+    grid trains several models in one process)."""
+    if distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if distribute != "none":
+        raise ValueError(f"train.distribute must be none or mirrored, got {distribute!r}")
+    return tf.distribute.get_strategy()
 
 
 def seed_everything(seed: int) -> None:
@@ -107,12 +123,15 @@ class BudgetedValidation(keras.callbacks.Callback):
         saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
         if layers:
             recalibrate_batchnorm(self.model, self.train_x, self.batch_size)
-        scores = self.model.evaluate(self.val.x, self.val.y, batch_size=512, verbose=0, return_dict=True)
+        # predict, not evaluate: under MirroredStrategy, evaluate fails on a batch the replicas split unevenly
+        probabilities = self.model.predict(self.val.x, batch_size=512, verbose=0)
         for layer, (mean, variance) in zip(layers, saved):
             layer.moving_mean.assign(mean)
             layer.moving_variance.assign(variance)
         if logs is not None:
-            logs["val_loss"], logs["val_accuracy"] = float(scores["loss"]), float(scores["accuracy"])
+            losses = keras.losses.sparse_categorical_crossentropy(self.val.y, probabilities)
+            logs["val_loss"] = float(keras.ops.convert_to_numpy(keras.ops.mean(losses)))
+            logs["val_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == self.val.y))
 
 
 def epoch_batches(train: Arrays, batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
@@ -258,6 +277,12 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
         return resume.checkpoint(phase) if resume else EpochCheckpoint(None)
 
     seed_everything(seed)
+    with distribution(config.distribute).scope():  # the model, its optimizer and every fit in it
+        return _train_model(name, data, config, seed, backbone_weights, callbacks, checkpoint)
+
+
+def _train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbone_weights: Path | None,
+                 callbacks, checkpoint) -> tuple[keras.Model, dict]:
     data = Splits(data.train, stratified_part(data.val, config.validation.examples_per_class), data.test,
                   data.class_names)
     model = build_model(name, data.train.x.shape[1:], len(data.class_names), data.train.x.dtype,
