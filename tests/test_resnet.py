@@ -90,7 +90,7 @@ def test_trainable_weights_per_phase():
     set_fine_tuning(model, "all")
     assert len(model.trainable_weights) == len(model.get_layer(BACKBONE).trainable_weights) + 2
     assert len(model.get_layer(BACKBONE).trainable_weights) == 212  # 53 conv + 53 BN layers, 2 weights each
-    with pytest.raises(ValueError, match="fine_tune must be 'all' or one of conv2..conv5"):
+    with pytest.raises(ValueError, match="fine_tune must be one of all, conv2, conv3, conv4, conv5, got 'conv9'"):
         set_fine_tuning(model, "conv9")
 
 
