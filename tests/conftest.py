@@ -1,5 +1,7 @@
 import gzip
 import hashlib
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +43,27 @@ def tiny_idx(tmp_path):
     spec = IdxDataset(name="tiny", files=tuple(files), urls=("http://127.0.0.1:9/",),
                       class_names=("even", "odd"), hint="make the tiny files")
     return spec, src, arrays
+
+
+# The plumbing profile: what the tests of review, remotes and sweeps run. MLP and CNN (the CNN-versus-
+# MLP comparison gives the verdict something to say), two seeds (an interval), the tiny sizes.
+PLUMBING = {"train.models": ["mlp", "cnn"], "train.seeds": [0, 1]}
+
+
+@pytest.fixture(scope="session")
+def plumbing_base(tmp_path_factory) -> Path:
+    """One repository on the plumbing profile, its pipeline run and its results committed ("base: 2
+    epochs"). Built once per session; every test module copies it (``copy_repo``), never changes it."""
+    from tests.test_pipeline import make_repo, run
+
+    repo = make_repo(tmp_path_factory.mktemp("plumbing"), PLUMBING)
+    run(repo, sys.executable, "-m", "dvc", "repro")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "base: 2 epochs")
+    return repo
+
+
+def copy_repo(source: Path, target: Path) -> Path:
+    """A working copy of a repository with its DVC cache: DVC re-hashes the copied files on first use."""
+    shutil.copytree(source, target, symlinks=True)
+    return target

@@ -94,3 +94,29 @@ def seaweedfs(workdir: Path, startup: float = 60) -> Iterator[S3Server]:
     finally:
         stop(process)
         log.close()
+
+
+def wait_until_quiet(server: S3Server, prefix: str, quiet: float = 3.0, timeout: float = 60) -> None:
+    """Until the objects under ``prefix`` (bucket/path) and their sizes have not changed for ``quiet``
+    seconds. SeaweedFS finishes the requests of a killed client in the background, after the client
+    is gone, and that work can land after a new client's upload of the same object."""
+    import s3fs  # dvc-s3's own client
+
+    fs = s3fs.S3FileSystem(key=server.access_key, secret=server.secret_key, use_listings_cache=False,
+                           skip_instance_cache=True, client_kwargs={"endpoint_url": server.endpoint})
+
+    def listing() -> dict:
+        try:
+            return {key: info["size"] for key, info in fs.find(prefix, detail=True).items()}
+        except FileNotFoundError:
+            return {}
+
+    deadline = time.monotonic() + timeout
+    last, since = listing(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{prefix} still changing after {timeout} s")
+        time.sleep(0.5)
+        now = listing()
+        if now != last:
+            last, since = now, time.monotonic()

@@ -132,14 +132,6 @@ def test_second_repro_runs_only_the_fetch_check(repo):
     assert "Stage 'preprocess' didn't change, skipping" in output
 
 
-def test_the_cards_exp_run_epochs_reruns_only_train_evaluate_report(repo):
-    """`dvc exp run -S epochs=3`, as the card spells it."""
-    output = run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "epochs=3")
-    assert stages_run(output) == {"fetch", "hypothesis", "report"} | runs("train") | runs("evaluate")
-    curve = (repo / "dvclive/mlp_s0/plots/metrics/train/loss.tsv").read_text().splitlines()
-    assert len(curve) == 1 + 3  # header and three epochs
-
-
 def test_changing_the_pretraining_reruns_only_the_transfer_arm(repo):
     set_params(repo, {"pretrain.epochs": 2})
     output = run(repo, sys.executable, "-m", "dvc", "repro")

@@ -12,25 +12,21 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT
-from tests.test_pipeline import make_repo, run, set_params
+from tests.conftest import ROOT, copy_repo
+from tests.test_pipeline import run
 from tlstudy.review import verdict_lines
 from tlstudy.stats import VERDICT_WORDS
 from tlstudy.sweep import EXP_SHOW_COLUMNS
 
-PLUMBING = {"train.models": ["mlp", "cnn"], "train.seeds": [0, 1]}
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots, for a person to look at (git-ignored)
 
 
 @pytest.fixture(scope="module")
-def two_commits(tmp_path_factory):
-    """A base commit (2 epochs) and a head commit (3 epochs), each with its results committed."""
-    repo = make_repo(tmp_path_factory.mktemp("review"), PLUMBING)
-    run(repo, sys.executable, "-m", "dvc", "repro")
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "base: 2 epochs")
-    set_params(repo, {"epochs": 3})
-    run(repo, sys.executable, "-m", "dvc", "repro")
+def two_commits(plumbing_base, tmp_path_factory):
+    """A base commit (2 epochs) and a head commit (3 epochs, by `dvc exp run -S epochs=3` as the card
+    spells it), each with its results committed."""
+    repo = copy_repo(plumbing_base, tmp_path_factory.mktemp("review") / "repo")
+    (repo.parent / "exp_run.log").write_text(run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "epochs=3"))
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "head: 3 epochs")
     return repo
@@ -125,6 +121,16 @@ def test_metrics_and_experiments_lead_with_the_verdicts_in_a_readable_width(two_
     assert shown.returncode == 0 and max(len(line) for line in lines) <= 120
     header = next(line for line in lines if "Experiment" in line)
     assert "cnn_vs_mlp.verdict" in header and "examples_per_class" in header and "epochs" in header
+
+
+@pytest.mark.slow
+def test_the_cards_exp_run_epochs_reruns_only_train_evaluate_report(two_commits):
+    ran = set(re.findall(r"Running stage '([^']+)'", (two_commits.parent / "exp_run.log").read_text()))
+    runs = {f"{stage}@{m}-{s}" for stage in ("train", "evaluate") for m in ("mlp", "cnn") for s in (0, 1)}
+    assert ran == {"fetch", "hypothesis", "report"} | runs
+    curve = (two_commits / "dvclive/mlp_s0/plots/metrics/train/loss.tsv").read_text().splitlines()
+    assert len(curve) == 1 + 3  # header and three epochs
+    assert "epochs: 3" in (two_commits / "params.yaml").read_text()
 
 
 @pytest.mark.slow

@@ -1,11 +1,9 @@
-"""The sweep's collection: constructed `dvc exp show --json` data, then real tiny experiments."""
+"""The sweep's collection and shards on constructed `dvc exp show --json` data (real experiments, run
+sharded on two workers and collected through a remote: tests/test_team.py)."""
 
-import subprocess
-import sys
 
 import pytest
 
-from tests.test_pipeline import make_repo, project_env
 from tlstudy.sweep import collect, parse_exp_show, regimes, tables, verdict_table
 
 
@@ -76,22 +74,6 @@ def test_collect_writes_figures_tables_and_failures(tmp_path):
     for name in ("data_efficiency.png", "delta.png", "table.md", "accuracy.csv", "comparisons.csv"):
         assert (tmp_path / name).stat().st_size > 0
     assert "## broken" in (tmp_path / "failed.md").read_text()
-
-
-@pytest.mark.slow
-def test_sweep_on_real_tiny_experiments_with_one_failure(tmp_path):
-    repo = make_repo(tmp_path, {"train.models": ["mlp", "cnn"]})
-    # 7000 examples per class is more than Fashion-MNIST has: that experiment fails in split.
-    command = [sys.executable, "-m", "tlstudy.sweep", "run", "--examples", "5,10,7000", "--epochs", "1"]
-    result = subprocess.run(command, cwd=repo, env=project_env(), capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "2 experiments collected into sweep/" in result.stdout  # the commit was never run: no metrics
-    accuracy = (repo / "sweep/accuracy.csv").read_text()
-    assert accuracy.count("\n") == 1 + 2 * 2  # header, two experiments of two models
-    failed = (repo / "sweep/failed.md").read_text()
-    assert failed.count("## ") == 1 and "7000" in failed
-    assert "cnn_vs_mlp" in (repo / "sweep/table.md").read_text()
-    assert (repo / "sweep/data_efficiency.png").stat().st_size > 0
 
 
 def test_shards_split_the_grid_into_disjoint_shares_that_cover_it():

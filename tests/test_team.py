@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
-from tests.s3server import seaweedfs
-from tests.test_pipeline import make_repo, project_env, run, stages_run
-from tests.test_review import PLUMBING
+from tests.conftest import copy_repo
+from tests.s3server import seaweedfs, wait_until_quiet
+from tests.test_pipeline import project_env, run, stages_run
 
 pytestmark = pytest.mark.slow
 DVC = (sys.executable, "-m", "dvc")
@@ -54,18 +55,17 @@ def md5(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def team(tmp_path_factory):
-    """A real S3 server; clone A ran the pipeline, pushed its results to the remote and its commit to
-    the shared origin (a bare repository)."""
+def team(plumbing_base, tmp_path_factory):
+    """A real S3 server; clone A ran the pipeline (the plumbing profile), pushed its results to the
+    remote and its commit to the shared origin (a bare repository)."""
     root = tmp_path_factory.mktemp("team")
     with seaweedfs(root / "s3") as s3:
         origin = root / "origin.git"
         run(root, "git", "init", "-q", "--bare", "-b", "main", str(origin))
-        (root / "a").mkdir()
-        a = make_repo(root / "a", PLUMBING)
+        a = copy_repo(plumbing_base, root / "a")
         add_remote(a, "store", "s3://tlstudy/cache", s3.endpoint, s3.secret_key, default=True)
         assert "secret" not in (a / ".dvc/config").read_text(), "credentials stay out of git"
-        run(a, *DVC, "repro")
+        assert stages_run(run(a, *DVC, "repro")) == {"fetch"}, "the copy is up to date"
         run(a, "git", "add", "-A")
         run(a, "git", "commit", "-qm", "results, and the team's remote")
         run(a, "git", "remote", "add", "origin", str(origin))
@@ -147,6 +147,9 @@ def test_a_push_killed_midway_completes_on_the_next_push(team):
     assert process.poll() is None, "the push ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    # The server finishes the dead client's requests first (README, "Reliability"): pushing again at
+    # once raced them, and an object the new push had written was gone afterwards.
+    wait_until_quiet(s3, "tlstudy/second")
     run(a, sys.executable, "-m", "tlstudy.remote", "push", "--remote", "second")
 
     d = clone(team["origin"], team["root"] / "d", s3)
@@ -161,9 +164,12 @@ def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team):
     """Two worker clones run their shares at once, one core each, and push what finished; a third
     collects from the origin and the remote: every regime once, the failed one named with its log."""
     examples, epochs = "5,10,7000", "1,2"  # 7000 per class is more than Fashion-MNIST has: split fails
+    # An origin of its own: the commit without the experiments other tests pushed.
+    origin = team["root"] / "sweep-origin.git"
+    run(team["root"], "git", "clone", "-q", "--bare", str(team["origin"]), str(origin))
     workers = []
     for i in (1, 2):
-        worker = clone(team["origin"], team["root"] / f"worker{i}", team["s3"])
+        worker = clone(origin, team["root"] / f"worker{i}", team["s3"])
         run(worker, sys.executable, "-m", "tlstudy.remote", "pull")
         command = [sys.executable, "-m", "tlstudy.sweep", "run", "--examples", examples, "--epochs", epochs,
                    "--shard", f"{i}/2", "--push", "origin", "--out", "sweep"]
@@ -180,7 +186,7 @@ def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team):
                  if "7000" not in name]
         assert f"pushed 2 experiments to origin: {', '.join(shard)}" in output, output[-4000:]
 
-    collector = clone(team["origin"], team["root"] / "collector", team["s3"])
+    collector = clone(origin, team["root"] / "collector", team["s3"])
     failed = [str(team["root"] / f"worker{i}/sweep/failed.md") for i in (1, 2)]  # the shards' artifacts
     run(collector, sys.executable, "-m", "tlstudy.sweep", "collect", "--pull", "origin", "--out", "sweep",
         *(arg for path in failed for arg in ("--failed", path)))
@@ -194,3 +200,5 @@ def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team):
     report = (collector / "sweep/failed.md").read_text()
     assert report.count("\n## ") == 2 and "## n7000-e1" in report and "## n7000-e2" in report
     assert "7000" in report.split("## n7000-e1", 1)[1], "with its log"
+    assert "cnn_vs_mlp" in (collector / "sweep/table.md").read_text()
+    assert Image.open(collector / "sweep/data_efficiency.png").size[0] > 100
