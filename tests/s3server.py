@@ -79,7 +79,8 @@ def seaweedfs(workdir: Path, startup: float = 60) -> Iterator[S3Server]:
         "name": "test", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
     ports = dict(zip(PORTS, free_ports(len(PORTS))))
-    command = [weed(), "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
+    # -logtostderr: its logs into weed.log beside its data, not into /tmp.
+    command = [weed(), "-logtostderr", "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
                f"-s3.config={config}", "-volume.max=20", *(f"-{name}={port}" for name, port in ports.items())]
     log = open(workdir / "weed.log", "w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
