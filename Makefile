@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Stages call `python -m stages.<name>`: the virtual environment's python must come first.
 RUN    := PATH="$(BIN):$$PATH"
 
-.PHONY: setup dataset browser repro test test-fast benchmark calibration sweep pr-report push pull
+.PHONY: setup dataset browser repro test test-fast benchmark benchmark-study calibration sweep pr-report push pull
 
 # DVC's plots page with vega, vega-lite and vega-embed inline (.dvc/config: plots.html_template).
 TEMPLATE := .dvc/plots/offline.html
@@ -55,6 +55,11 @@ test-fast: setup
 # Training throughput: the project's path against plain model.fit, cached features against end to end.
 benchmark: setup
 	$(RUN) $(BIN)/python -m benchmarks.throughput
+
+# One ResNet50 run of the default regime, stage by stage: wall time, peak memory, overhead ratio,
+# runs per hour (after `make repro`, whose data, split and initial weights it reuses).
+benchmark-study: setup
+	$(RUN) $(BIN)/python -m benchmarks.study
 
 # The verdict's calibration: false verdicts under the null and power, by simulation (README, "Calibration").
 calibration: setup

@@ -80,8 +80,8 @@ def seaweedfs(workdir: Path, startup: float = 60) -> Iterator[S3Server]:
         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
     ports = dict(zip(PORTS, free_ports(len(PORTS))))
     # -logtostderr: its logs into weed.log beside its data, not into /tmp.
-    command = [weed(), "-logtostderr", "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
-               f"-s3.config={config}", "-volume.max=20", *(f"-{name}={port}" for name, port in ports.items())]
+    command = [weed(), "-logtostderr", "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+               "-s3", f"-s3.config={config}", "-volume.max=20", *(f"-{name}={port}" for name, port in ports.items())]
     log = open(workdir / "weed.log", "w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
