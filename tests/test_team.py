@@ -147,7 +147,7 @@ def test_a_push_killed_midway_completes_on_the_next_push(team):
     assert process.poll() is None, "the push ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    # The server finishes the dead client's requests first (README, "Reliability"): pushing again at
+    # The server finishes the dead client's requests first (README, "Working as a team"): pushing again at
     # once raced them, and an object the new push had written was gone afterwards.
     wait_until_quiet(s3, "tlstudy/second")
     run(a, sys.executable, "-m", "tlstudy.remote", "push", "--remote", "second")
