@@ -90,10 +90,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tlstudy-study-") as scratch:
         work = Path(scratch)
-        for name in ("dvc.yaml", "params.yaml", "stages", "tlstudy"):
-            copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
-            copy(ROOT / name, work / name)
-        for path in INPUTS:
+        for path in ("dvc.yaml", "params.yaml", "stages", "tlstudy", *INPUTS):
             (work / path).parent.mkdir(parents=True, exist_ok=True)
             copy = shutil.copytree if (ROOT / path).is_dir() else shutil.copy2
             copy(ROOT / path, work / path)
