@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tracemalloc
 from collections import Counter
 
 import numpy as np
@@ -71,6 +72,20 @@ def test_prepare_keeps_the_usable_images_and_reports_the_rest(tmp_path, writer, 
     assert len(checked) == 7, checked  # RGB, CMYK, RGBA, P, L, LA, I;16
     if fmt == "aihub":
         assert {r.identity for r in data.kept} == {f"F{n:04d}" for ns in AIHUB_FAMILIES.values() for n in ns}
+
+
+def test_decoding_holds_the_images_once(tmp_path):
+    # tracemalloc sees NumPy's allocations: decoding into one preallocated array peaks at that array
+    # (plus an image per thread); stacking a list of decoded images would peak at twice it.
+    layout = write_utkface(tmp_path / "utkface", per_group=12)
+    tracemalloc.start()
+    try:
+        data = prepare(layout.root, "utkface", GROUPS, size=96)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(data.kept) == len(layout.usable) and data.skipped  # the unreadable rows were closed up
+    assert peak < 1.3 * data.x.nbytes, (peak, data.x.nbytes)
 
 
 def test_strict_mode_makes_unusable_files_an_error_that_lists_them(tmp_path):

@@ -267,18 +267,19 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(path: Path, size: int) -> np.ndarray | None:
-    """An image as uint8 RGB of ``size`` x ``size`` (stretched, as the study resized), or None if it
-    cannot be decoded."""
+def load_image(path: Path, out: np.ndarray) -> bool:
+    """Decode an image into ``out``, a uint8 (size, size, 3) array, as RGB stretched to that size (as the
+    study resized); False, and ``out`` untouched, if it cannot be decoded."""
+    size = out.shape[0]
     try:
         with Image.open(path) as image:
             image.draft("RGB", (size, size))  # JPEG: decode at the smallest scale still >= size
             image.load()  # raises on truncated or corrupt data
-            image = to_rgb(image).resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
+            out[...] = np.asarray(to_rgb(image).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+            return True
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         log.debug("cannot decode %s: %s", path, e)
-        return None
+        return False
 
 
 @dataclass
@@ -290,16 +291,23 @@ class FaceData:
 
 def load_images(base: Path, records: list[FaceRecord], size: int, workers: int | None = None) -> FaceData:
     """Decode the usable records (threads: Pillow releases the GIL while it decodes); the ones that
-    cannot be decoded join the skipped records as ``unreadable``."""
+    cannot be decoded join the skipped records as ``unreadable``.
+
+    Each image is written into its row of one array allocated up front, and the rows of unreadable
+    files are closed up in place: the peak is the final array plus an image per thread, where
+    stacking a list of decoded images would hold every image twice."""
     usable = [r for r in records if not r.problem]
+    x = np.empty((len(usable), size, size, 3), np.uint8)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        images = list(pool.map(lambda r: load_image(Path(base) / r.path, size), usable))
-    kept = [r for r, image in zip(usable, images) if image is not None]
+        decoded = list(pool.map(lambda i: load_image(Path(base) / usable[i].path, x[i]), range(len(usable))))
+    for row, i in enumerate(np.flatnonzero(decoded)):
+        if row != i:
+            x[row] = x[i]
+    x = x[:sum(decoded)]
+    kept = [r for r, ok in zip(usable, decoded) if ok]
     skipped = [r for r in records if r.problem]
     skipped += [FaceRecord(r.path, r.age, r.identity, r.label, "unreadable")
-                for r, image in zip(usable, images) if image is None]
-    decoded = [image for image in images if image is not None]
-    x = np.stack(decoded) if decoded else np.zeros((0, size, size, 3), np.uint8)
+                for r, ok in zip(usable, decoded) if not ok]
     return FaceData(x, kept, sorted(skipped, key=lambda r: r.path))
 
 
