@@ -1,14 +1,17 @@
-"""Training throughput, side by side in one run: the project's training path against the original
-study's plain ``model.fit`` on in-memory arrays, and the frozen phase with cached features against
+"""Training throughput, side by side in one run: the project's training path (with deterministic
+kernels, ``train.deterministic: true``, and without) against the original study's plain ``model.fit``
+on in-memory arrays (TensorFlow's default kernels), and the frozen phase with cached features against
 the frozen phase trained end to end.
 
-    python -m benchmarks.throughput            # about 10 minutes on 2 CPU cores
+    python -m benchmarks.throughput            # about 25 minutes on 2 CPU cores
     python -m benchmarks.throughput --onednn-only   # TensorFlow's oneDNN kernels off against on
     python -m benchmarks.throughput --quick    # a smoke run of the same code
 
-Throughput counts training images per second over the epochs after the first (the first pays for
-graph tracing); each path runs in a fresh process, alternately, and the best of ``--repeats`` counts.
-Ratios above 1 favour the project's path.
+Throughput counts training images per second from the median epoch after the first (the first pays
+for graph tracing; the median shrugs off an epoch slowed by another job on a shared machine). Each
+path runs in a fresh process, the paths alternating within each repeat; the table gives the best of
+``--repeats`` per path and, as the spread, the lowest and highest of the repeats' own ratios. Ratios
+above 1 favour the project's path.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import contextlib
 import io
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -48,7 +52,7 @@ def synthetic(n: int, n_val: int, seed: int = 0) -> Splits:
 
 
 def steady_rate(timer: EpochTimer, n: int) -> float:
-    return n * (len(timer.times) - 1) / sum(timer.times[1:])
+    return n / statistics.median(timer.times[1:])
 
 
 def plain_fit(name: str, data: Splits, config: TrainConfig) -> float:
@@ -63,6 +67,8 @@ def plain_fit(name: str, data: Splits, config: TrainConfig) -> float:
 
 
 def project_fit(name: str, data: Splits, config: TrainConfig) -> float:
+    """The project's path: ``train_model`` with its seeds, validation budget and (``config.deterministic``)
+    deterministic kernels."""
     timer = EpochTimer()
     train_model(name, data, config, seed=0, callbacks=[timer])
     return steady_rate(timer, len(data.train))
@@ -89,7 +95,7 @@ def frozen_phase(data: Splits, epochs: int, image_size: int) -> tuple[float, flo
 def measure(path: str, name: str, n: int, epochs: int) -> float:
     """One throughput measurement in this process (``--one``)."""
     data = synthetic(n, 256)
-    config = TrainConfig(epochs=epochs, batch_size=128,
+    config = TrainConfig(epochs=epochs, batch_size=128, deterministic=path != PROJECT_NONDETERMINISTIC,
                          model_options={"image_size": 32} if name.startswith("resnet50") else {})
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' epoch lines would break the table
         return plain_fit(name, data, config) if path == "plain" else project_fit(name, data, config)
@@ -102,6 +108,26 @@ def measure_in_subprocess(path: str, name: str, n: int, epochs: int, onednn: str
     env = {**os.environ, **({"TF_ENABLE_ONEDNN_OPTS": onednn} if onednn is not None else {})}
     result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return float(result.stdout.strip().splitlines()[-1])
+
+
+PROJECT_NONDETERMINISTIC = "project-nondeterministic"
+PATHS = ("plain", "project", PROJECT_NONDETERMINISTIC)
+
+
+def compare_paths(name: str, n: int, epochs: int, repeats: int) -> None:
+    """One row: each path's best rate, the project's ratios to plain and their spread over the repeats."""
+    rates = {path: [] for path in PATHS}
+    for _ in range(repeats):
+        for path in PATHS:
+            rates[path].append(measure_in_subprocess(path, name, n, epochs))
+    best = {path: max(r) for path, r in rates.items()}
+    cells = [f"{name:<18}{n:>7}{epochs:>7}{best['plain']:>10.1f}"]
+    for path in PATHS[1:]:
+        ratios = [p / q for p, q in zip(rates[path], rates["plain"])]
+        cells.append(f"{best[path]:>10.1f}{best[path] / best['plain']:>7.2f}{min(ratios):>7.2f}-{max(ratios):.2f}")
+    print("".join(cells), flush=True)
+    print(f"{'':<18}runs, img/s: " + "; ".join(f"{path} {', '.join(f'{r:.1f}' for r in rates[path])}"
+                                             for path in PATHS), flush=True)
 
 
 def onednn_comparison(n: int, epochs: int, repeats: int) -> None:
@@ -120,7 +146,7 @@ def onednn_comparison(n: int, epochs: int, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the code, not the speed")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each path; the best counts")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each path; the best counts")
     parser.add_argument("--onednn-only", action="store_true", help="only the oneDNN off/on comparison")
     parser.add_argument("--one", nargs=4, metavar=("PATH", "MODEL", "N", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,17 +158,15 @@ def main() -> None:
     if args.onednn_only:
         onednn_comparison(max(256, int(1024 * scale)), 3, args.repeats)
         return
-    sizes = {"mlp": (20000, 4), "cnn": (8000, 3), "resnet50_scratch": (512, 3)}
+    sizes = {"mlp": (20000, 6), "cnn": (8000, 5), "resnet50_scratch": (640, 5)}
 
-    print(f"{'model':<18}{'images':>8}{'plain fit img/s':>18}{'project img/s':>16}{'ratio':>8}", flush=True)
+    print(f"img/s: best of {args.repeats}; ratio: to plain model.fit, best against best, then the range of the "
+          "repeats' own ratios")
+    print(f"{'':<39}{'project (deterministic)':<27}{'project, deterministic off':<27}")
+    print(f"{'model':<18}{'images':>7}{'epochs':>7}{'plain':>10}" + f"{'img/s':>10}{'ratio':>7}{'spread':>10}" * 2,
+          flush=True)
     for name, (n, epochs) in sizes.items():
-        n = max(256, int(n * scale))
-        rates = {"plain": [], "project": []}
-        for _ in range(args.repeats):
-            for path in rates:
-                rates[path].append(measure_in_subprocess(path, name, n, epochs))
-        plain, project = max(rates["plain"]), max(rates["project"])
-        print(f"{name:<18}{n:>8}{plain:>18.0f}{project:>16.0f}{project / plain:>8.2f}", flush=True)
+        compare_paths(name, max(256, int(n * scale)), epochs if not args.quick else 3, args.repeats)
 
     n = max(256, int(1000 * scale))
     data = synthetic(n, max(256, int(1000 * scale)))

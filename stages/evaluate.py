@@ -32,7 +32,8 @@ def main() -> None:
     setup_logging()
 
     params = load_params()
-    seed_everything(args.seed)  # deterministic kernels: the same scores from the same model, every time
+    # Deterministic kernels (train.deterministic): the same scores from the same model, every time.
+    seed_everything(args.seed, params["train"].get("deterministic", True))
     data = load_splits(Path(args.processed), Path(args.split), args.seed)
     model = keras.models.load_model(args.model_file, compile=False)
     probabilities = model.predict(data.test.x, batch_size=512, verbose=0)

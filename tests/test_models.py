@@ -81,6 +81,20 @@ def test_training_learns_a_separable_task():
     assert history["val_accuracy"][-1] > 0.9
 
 
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_the_deterministic_switch_reaches_tensorflow(deterministic):
+    """train.deterministic turns TensorFlow's deterministic kernels on, or leaves them off; a fresh process
+    each, since once on they stay on."""
+    code = ("from tensorflow.python.framework import config\n"
+            "from tests.test_models import tiny_splits\n"
+            "from tlstudy.training import TrainConfig, train_model\n"
+            f"config_ = TrainConfig(epochs=1, batch_size=32, deterministic={deterministic})\n"
+            "train_model('mlp', tiny_splits(), config_, seed=0)\n"
+            "print(config.is_op_determinism_enabled())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split()[-1] == str(deterministic)
+
+
 def distributed_run(distribute: str, model: str, seed: int) -> tuple[int, float]:
     result = subprocess.run([sys.executable, "-m", "tests.distributed", distribute, model, str(seed)], cwd=ROOT,
                             capture_output=True, text=True, check=True)

@@ -56,6 +56,7 @@ CASES = [
     ({"train.learning_rate": -0.001}, ["train.learning_rate", "positive number"]),
     ({"train.validation.every": 0}, ["train.validation.every", "positive integer"]),
     ({"train.distribute": "multi"}, ["train.distribute", "none or mirrored"]),
+    ({"train.deterministic": "yes"}, ["train.deterministic", "true or false"]),
     ({"data.task": "imagenet"}, ["data.task", "fashion_mnist, face_age"]),
     ({"transfer.source": "cifar"}, ["transfer.source", "mnist, imagenet, path"]),
     ({"transfer.source": "path"}, ["transfer.weights_file", "path"]),

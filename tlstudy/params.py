@@ -93,6 +93,8 @@ def check_params(params: dict) -> list[str]:
     if not (budget is None or _positive_int(budget) or (isinstance(budget, str) and budget.strip().lower() == "all")):
         problems.append(f"train.validation.examples_per_class is {budget!r}; use a positive integer or 'all'")
 
+    if not isinstance(train.get("deterministic", True), bool):
+        problems.append(f"train.deterministic is {train.get('deterministic')!r}; use true or false")
     if train.get("distribute", "none") not in ("none", "mirrored"):
         problems.append(f"train.distribute is {train.get('distribute')!r}; use none or mirrored")
 

@@ -51,6 +51,7 @@ class TrainConfig:
     validation: ValidationBudget = field(default_factory=ValidationBudget)
     learning_rate_grid: list[float] | None = None  # choose the rate on validation accuracy
     distribute: str = "none"  # "mirrored": tf.distribute.MirroredStrategy over every visible GPU
+    deterministic: bool = True  # TensorFlow's deterministic kernels: same params, same numbers
 
     @classmethod
     def from_params(cls, params: dict, model: str) -> "TrainConfig":
@@ -70,6 +71,7 @@ class TrainConfig:
                                         int(validation.get("every", 1))),
             learning_rate_grid=[float(r) for r in grid] if grid else None,
             distribute=str(train.get("distribute") or "none"),
+            deterministic=bool(train.get("deterministic", True)),
         )
 
 
@@ -86,10 +88,12 @@ def distribution(distribute: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def seed_everything(seed: int) -> None:
-    """Python, NumPy and TensorFlow seeds, and deterministic kernels: same params, same numbers."""
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Python, NumPy and TensorFlow seeds, and (``deterministic``) deterministic kernels: same params,
+    same numbers. Once on, TensorFlow keeps them on for the rest of the process."""
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
 def compile_model(model: keras.Model, learning_rate: float) -> None:
@@ -276,7 +280,7 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
     def checkpoint(phase: str) -> EpochCheckpoint:
         return resume.checkpoint(phase) if resume else EpochCheckpoint(None)
 
-    seed_everything(seed)
+    seed_everything(seed, config.deterministic)
     with distribution(config.distribute).scope():  # the model, its optimizer and every fit in it
         return _train_model(name, data, config, seed, backbone_weights, callbacks, checkpoint)
 
