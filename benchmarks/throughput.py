@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import os
 import statistics
@@ -114,12 +115,20 @@ PROJECT_NONDETERMINISTIC = "project-nondeterministic"
 PATHS = ("plain", "project", PROJECT_NONDETERMINISTIC)
 
 
+def alternating(runs: dict, repeats: int) -> dict[str, list[float]]:
+    """Each of ``runs`` (a name -> a function returning img/s) ``repeats`` times, the runs alternating
+    within each repeat, so that a machine slowing down or speeding up touches all of them alike."""
+    rates = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            rates[key].append(run())
+    return rates
+
+
 def compare_paths(name: str, n: int, epochs: int, repeats: int) -> None:
     """One row: each path's best rate, the project's ratios to plain and their spread over the repeats."""
-    rates = {path: [] for path in PATHS}
-    for _ in range(repeats):
-        for path in PATHS:
-            rates[path].append(measure_in_subprocess(path, name, n, epochs))
+    rates = alternating({path: functools.partial(measure_in_subprocess, path, name, n, epochs) for path in PATHS},
+                        repeats)
     best = {path: max(r) for path, r in rates.items()}
     cells = [f"{name:<18}{n:>7}{epochs:>7}{best['plain']:>10.1f}"]
     for path in PATHS[1:]:
@@ -132,10 +141,8 @@ def compare_paths(name: str, n: int, epochs: int, repeats: int) -> None:
 
 def onednn_comparison(n: int, epochs: int, repeats: int) -> None:
     """ResNet50 at 32x32 through the project's path, oneDNN off against on, alternating fresh processes."""
-    rates = {"0": [], "1": []}
-    for _ in range(repeats):
-        for setting in rates:
-            rates[setting].append(measure_in_subprocess("project", "resnet50_scratch", n, epochs, setting))
+    rates = alternating({setting: functools.partial(measure_in_subprocess, "project", "resnet50_scratch", n, epochs,
+                                                    setting) for setting in ("0", "1")}, repeats)
     off, on = max(rates["0"]), max(rates["1"])
     print(f"\noneDNN, ResNet50 at 32x32, {n} images, {epochs} epochs, best of {repeats} (all runs: "
           f"off {', '.join(f'{r:.1f}' for r in rates['0'])}; on {', '.join(f'{r:.1f}' for r in rates['1'])})")
