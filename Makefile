@@ -45,12 +45,16 @@ repro: setup
 browser:
 	@$(call apt_install,/usr/bin/chromium,chromium,the browser test will be skipped)
 
+# Two pytest-xdist workers, one test module each at a time (tests/conftest.py): most of the suite's time
+# is single-threaded (imports, graph building, DVC), so two cores run two modules side by side.
+TEST_WORKERS ?= 2
+
 test: setup browser
-	$(RUN) $(BIN)/python -m pytest
+	$(RUN) $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # Unit tests only, without the end-to-end dvc repro.
 test-fast: setup
-	$(RUN) $(BIN)/python -m pytest -m "not slow"
+	$(RUN) $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 # Training throughput: the project's path against plain model.fit, cached features against end to end.
 benchmark: setup

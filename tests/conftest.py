@@ -16,6 +16,35 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: runs the real pipeline (minutes); deselect with -m 'not slow'")
 
 
+# `make test` runs the suite on two pytest-xdist workers (README, "Two commands"). A test module is one
+# unit of work, so that its module-scoped repository is built once; the modules that share the session's
+# plumbing repository are one unit. (xdist's own `--dist loadgroup` does not group under pytest 9.)
+SHARED_SESSION_FIXTURE = {"tests/test_review.py": "plumbing", "tests/test_team.py": "plumbing"}
+# The units that take longest start first, so that no worker is left with one of them at the end.
+LONGEST_FIRST = ("plumbing", "tests/test_pipeline.py", "tests/test_face_pipeline.py", "tests/test_resume.py")
+
+
+def work_unit(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return SHARED_SESSION_FIXTURE.get(path, path)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order above, not the number of tests per unit
+    return ModuleScheduling(config, log)
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """Encode a uint8 array in the idx format."""
     header = (0x0800 | array.ndim).to_bytes(4, "big")
