@@ -8,7 +8,10 @@ the frozen phase trained end to end.
     python -m benchmarks.throughput --quick    # a smoke run of the same code
 
 Throughput counts training images per second from the median epoch after the first (the first pays
-for graph tracing; the median shrugs off an epoch slowed by another job on a shared machine). Each
+for graph tracing; the median shrugs off an epoch slowed by another job on a shared machine). Neither
+path validates within the epochs it times: plain ``model.fit`` gets no validation data, and the
+project's path validates after its last epoch only (which the median leaves out), so the table
+compares training with training; what validation costs a real run is ``benchmarks.study``'s. Each
 path runs in a fresh process, the paths alternating within each repeat; the table gives the best of
 ``--repeats`` per path and, as the spread, the lowest and highest of the repeats' own ratios. Ratios
 above 1 favour the project's path.
@@ -31,7 +34,14 @@ import numpy as np
 
 from tlstudy.data import Arrays, Splits
 from tlstudy.models import BACKBONE, build_model
-from tlstudy.training import EpochCheckpoint, TrainConfig, compile_model, train_head_on_features, train_model
+from tlstudy.training import (
+    EpochCheckpoint,
+    TrainConfig,
+    ValidationBudget,
+    compile_model,
+    train_head_on_features,
+    train_model,
+)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -57,13 +67,13 @@ def steady_rate(timer: EpochTimer, n: int) -> float:
 
 
 def plain_fit(name: str, data: Splits, config: TrainConfig) -> float:
-    """The original study's way: build, compile, model.fit on the arrays."""
+    """The original study's way: build, compile, model.fit on the arrays (here without validation data)."""
     model = build_model(name, data.train.x.shape[1:], 10, **config.model_options)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     timer = EpochTimer()
-    model.fit(data.train.x, data.train.y, batch_size=config.batch_size, epochs=config.epochs,
-              validation_data=(data.val.x, data.val.y), verbose=0, callbacks=[timer])
+    model.fit(data.train.x, data.train.y, batch_size=config.batch_size, epochs=config.epochs, verbose=0,
+              callbacks=[timer])
     return steady_rate(timer, len(data.train))
 
 
@@ -97,7 +107,8 @@ def measure(path: str, name: str, n: int, epochs: int) -> float:
     """One throughput measurement in this process (``--one``)."""
     data = synthetic(n, 256)
     config = TrainConfig(epochs=epochs, batch_size=128, deterministic=path != PROJECT_NONDETERMINISTIC,
-                         model_options={"image_size": 32} if name.startswith("resnet50") else {})
+                         model_options={"image_size": 32} if name.startswith("resnet50") else {},
+                         validation=ValidationBudget(every=epochs))  # after the last epoch only
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' epoch lines would break the table
         return plain_fit(name, data, config) if path == "plain" else project_fit(name, data, config)
 
@@ -156,6 +167,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="alternating runs of each path, the best counts (default: 3 for "
                         "the MLP and CNN, 2 for ResNet50 and the oneDNN comparison)")
     parser.add_argument("--onednn-only", action="store_true", help="only the oneDNN off/on comparison")
+    parser.add_argument("--models", help="only these rows of the models' table, comma-separated, then stop")
     parser.add_argument("--one", nargs=4, metavar=("PATH", "MODEL", "N", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -167,6 +179,11 @@ def main() -> None:
         onednn_comparison(max(256, int(1024 * scale)), 3, args.repeats or 2)
         return
     sizes = {"mlp": (20000, 6, 3), "cnn": (8000, 5, 3), "resnet50_scratch": (512, 4, 2)}  # images, epochs, repeats
+    if args.models:
+        unknown = set(args.models.split(",")) - set(sizes)
+        if unknown:
+            parser.error(f"--models: {', '.join(sorted(unknown))} not in the table; choose from {', '.join(sizes)}")
+        sizes = {name: size for name, size in sizes.items() if name in args.models.split(",")}
 
     print("img/s: the best of the repeats; ratio: to plain model.fit, best against best, then the range of the "
           "repeats' own ratios")
@@ -175,6 +192,8 @@ def main() -> None:
           flush=True)
     for name, (n, epochs, repeats) in sizes.items():
         compare_paths(name, max(256, int(n * scale)), epochs if not args.quick else 3, args.repeats or repeats)
+    if args.models:
+        return
 
     n = max(256, int(1000 * scale))
     data = synthetic(n, max(256, int(1000 * scale)))
