@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     run = f"{args.model}-{args.seed}"
-    names = ["fetch", "preprocess", "split", *(["pretrain"] if args.pretrain else []),
+    names = ["data/dvc.yaml:fetch", "preprocess", "split", *(["pretrain"] if args.pretrain else []),
              f"train@{run}", f"evaluate@{run}", "hypothesis", "report"]
     commands = stage_commands(names)
     missing = [path for path in INPUTS if not (ROOT / path).exists()]

@@ -50,8 +50,20 @@ def import_closure(module: str) -> set[str]:
     return {p.relative_to(ROOT).as_posix() for p in files}
 
 
+PIPELINE_FILES = ("dvc.yaml", "data/dvc.yaml")  # data/dvc.yaml: the fetch stage, with a lock file of its own
+
+
 def stages() -> dict:
-    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage for path in PIPELINE_FILES
+            for name, stage in yaml.safe_load((ROOT / path).read_text())["stages"].items()}
+
+
+def test_the_fetch_stage_writes_where_dvc_yaml_reads():
+    """data/dvc.yaml spells out the paths that dvc.yaml's vars hold for the stages after fetch."""
+    paths = yaml.safe_load((ROOT / "dvc.yaml").read_text())["vars"][0]["paths"]
+    outs = [next(iter(out)) if isinstance(out, dict) else out for out in stages()["fetch"]["outs"]]
+    assert outs == [paths["raw"], paths["weights"]]
+    assert stages()["fetch"]["wdir"] == "..", "paths relative to the repository, as in dvc.yaml"
 
 
 @pytest.mark.parametrize("name", sorted(stages()))

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from tests.face_layouts import write_aihub
-from tests.test_pipeline import make_repo, run, runs, stages_run
+from tests.test_pipeline import FETCH, make_repo, run, runs, stages_run
 from tlstudy.stats import INCONCLUSIVE
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def face_repo(tmp_path_factory):
 def test_face_age_runs_the_four_models_and_the_verdict(face_repo):
     repo, layout = face_repo
     ran = stages_run((repo / "first_run.log").read_text())
-    upstream = {"fetch", "preprocess", "split", "hypothesis", "report"}
+    upstream = {FETCH, "preprocess", "split", "hypothesis", "report"}
     assert upstream | runs("train", models=MODELS) | runs("evaluate", models=MODELS) <= ran
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["images"] == len(layout.usable) and data["image_shape"] == [32, 32, 3]

@@ -17,6 +17,7 @@ from tlstudy.stats import INCONCLUSIVE
 pytestmark = pytest.mark.slow
 
 MODELS = ["mlp", "cnn", "resnet50_scratch", "resnet50_tl", "resnet50_ft"]
+FETCH = "data/dvc.yaml:fetch"  # DVC's name for the stage in its own file
 TINY = {"examples_per_class": 5, "epochs": 2, "train.seeds": [0], "train.models": MODELS,
         "pretrain.examples_per_class": 5, "pretrain.epochs": 1, "pretrain.val_size": 100}
 TINY_TL = {"models.resnet50_tl.frozen_epochs": 1}
@@ -56,7 +57,8 @@ def stages_run(output: str) -> set[str]:
 
 def make_repo(repo: Path, changes: dict | None = None) -> Path:
     """The project's pipeline and code, on the tiny profile, as a fresh git and DVC repository."""
-    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+    (repo / "data").mkdir()
+    for name in ("dvc.yaml", "data/dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     for package in ("stages", "tlstudy"):
         shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
@@ -80,7 +82,7 @@ def repo(tmp_path_factory):
 
 def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     ran = stages_run((repo / "first_run.log").read_text())
-    upstream = {"fetch", "preprocess", "split", "pretrain", "hypothesis", "report"}
+    upstream = {FETCH, "preprocess", "split", "pretrain", "hypothesis", "report"}
     assert ran == upstream | runs("train") | runs("evaluate")
     for model in MODELS:
         metrics = json.loads((repo / f"metrics/eval/{model}_s0.json").read_text())
@@ -127,21 +129,21 @@ def test_second_repro_runs_only_the_fetch_check(repo):
     """fetch always runs (a face folder outside the repository can change unseen); its output is
     unchanged, so nothing after it runs."""
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"fetch"}
+    assert stages_run(output) == {FETCH}
     assert "Stage 'preprocess' didn't change, skipping" in output
 
 
 def test_changing_the_pretraining_reruns_only_the_transfer_arm(repo):
     set_params(repo, {"pretrain.epochs": 2})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"fetch", "pretrain", "hypothesis", "report"} | {
+    assert stages_run(output) == {FETCH, "pretrain", "hypothesis", "report"} | {
         f"{stage}@{model}-0" for stage in ("train", "evaluate") for model in ("resnet50_tl", "resnet50_ft")}
 
 
 def test_adding_a_seed_trains_only_the_new_runs(repo):
     set_params(repo, {"train.seeds": [0, 1], "train.models": ["mlp", "cnn"]})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
-    assert stages_run(output) == {"fetch", "split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
+    assert stages_run(output) == {FETCH, "split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
                                   "hypothesis", "report"}
     comparisons = json.loads((repo / "metrics/comparisons.json").read_text())
     assert "transfer" not in comparisons and set(comparisons["cnn_vs_mlp"]["mcnemar_p_per_seed"]) == {"0", "1"}

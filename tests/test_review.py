@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, copy_repo
-from tests.test_pipeline import run
+from tests.test_pipeline import FETCH, run
 from tlstudy.review import verdict_lines
 from tlstudy.stats import VERDICT_WORDS
 from tlstudy.sweep import EXP_SHOW_COLUMNS
@@ -127,7 +127,7 @@ def test_metrics_and_experiments_lead_with_the_verdicts_in_a_readable_width(two_
 def test_the_cards_exp_run_epochs_reruns_only_train_evaluate_report(two_commits):
     ran = set(re.findall(r"Running stage '([^']+)'", (two_commits.parent / "exp_run.log").read_text()))
     runs = {f"{stage}@{m}-{s}" for stage in ("train", "evaluate") for m in ("mlp", "cnn") for s in (0, 1)}
-    assert ran == {"fetch", "hypothesis", "report"} | runs
+    assert ran == {FETCH, "hypothesis", "report"} | runs
     curve = (two_commits / "dvclive/mlp_s0/plots/metrics/train/loss.tsv").read_text().splitlines()
     assert len(curve) == 1 + 3  # header and three epochs
     assert "epochs: 3" in (two_commits / "params.yaml").read_text()
@@ -151,7 +151,7 @@ def test_the_cards_examples_per_class_knob_reruns_split_and_after_only(two_commi
     output = run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "examples_per_class=3")
     ran = set(re.findall(r"Running stage '([^']+)'", output))
     runs = {f"{stage}@{m}-{s}" for stage in ("train", "evaluate") for m in ("mlp", "cnn") for s in (0, 1)}
-    assert ran == {"fetch", "split", "hypothesis", "report"} | runs
+    assert ran == {FETCH, "split", "hypothesis", "report"} | runs
     assert json.loads((repo / "metrics/comparisons.json").read_text())["regime"]["trained_per_class"] == 3.0
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from tests.conftest import copy_repo
 from tests.s3server import seaweedfs, wait_until_quiet
-from tests.test_pipeline import project_env, run, stages_run
+from tests.test_pipeline import FETCH, project_env, run, stages_run
 
 pytestmark = pytest.mark.slow
 DVC = (sys.executable, "-m", "dvc")
@@ -65,7 +65,7 @@ def team(plumbing_base, tmp_path_factory):
         a = copy_repo(plumbing_base, root / "a")
         add_remote(a, "store", "s3://tlstudy/cache", s3.endpoint, s3.secret_key, default=True)
         assert "secret" not in (a / ".dvc/config").read_text(), "credentials stay out of git"
-        assert stages_run(run(a, *DVC, "repro")) == {"fetch"}, "the copy is up to date"
+        assert stages_run(run(a, *DVC, "repro")) == {FETCH}, "the copy is up to date"
         run(a, "git", "add", "-A")
         run(a, "git", "commit", "-qm", "results, and the team's remote")
         run(a, "git", "remote", "add", "origin", str(origin))
@@ -80,7 +80,7 @@ def test_a_fresh_clone_pulls_the_results_and_reruns_nothing(team):
     output, repro_seconds = timed(b, *DVC, "repro")
     # fetch always runs (it checks data that may live outside the repository), and finds the pulled
     # files verified; nothing after it re-runs.
-    assert stages_run(output) == {"fetch"}, output
+    assert stages_run(output) == {FETCH}, output
     for name in RESULTS:
         assert (b / name).read_bytes() == (team["a"] / name).read_bytes(), name
     assert md5(b / "models/cnn_s1.keras") == md5(team["a"] / "models/cnn_s1.keras")
@@ -157,7 +157,7 @@ def test_a_push_killed_midway_completes_on_the_next_push(team):
     run(d, *DVC, "pull", "--remote", "second")
     for name in ("data/processed/dataset.npz", "models/mlp_s0.keras", "models/cnn_s1.keras"):
         assert md5(d / name) == md5(a / name), name
-    assert run(d, *DVC, "status").split() == ["fetch:", "always", "changed"], "the rest as dvc.lock records it"
+    assert run(d, *DVC, "status").split() == [f"{FETCH}:", "always", "changed"], "the rest as dvc.lock records it"
 
 
 def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team):
