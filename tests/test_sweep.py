@@ -68,6 +68,24 @@ def test_a_regime_collected_twice_counts_once():
     assert len(accuracy) == 2 * 4
 
 
+def test_a_param_an_older_commit_lacked_counts_at_the_value_the_others_agree_on():
+    """An older commit's experiment without a param that every newer one sets alike is the same regime
+    (collected once, no regime column); where the newer ones disagree, it is a regime of its own."""
+    older = {"rev": "old111", "name": "older", "data": {}, "experiments": [
+        exp("mid-older", 100, 3, 0.5, 0.4, 0.6, 1), exp("tiny-older", 5, 3, 0.0, -0.01, 0.01, 0)]}
+    newer = {"rev": "new222", "name": "newer", "data": {}, "experiments": [
+        exp("mid", 100, 3, 0.04, 0.01, 0.07, 1), exp("small", 10, 3, 0.10, 0.05, 0.15, 1)]}
+    for e in newer["experiments"]:
+        e["revs"][0]["data"]["params"]["params.yaml"]["data"]["train"]["deterministic"] = True
+    _, comparisons = tables(parse_exp_show([older, newer]))
+    assert list(comparisons["experiment"]) == ["tiny-older", "small", "mid-older"]
+    assert set(comparisons["regime"]) == {""}
+
+    newer["experiments"][1]["revs"][0]["data"]["params"]["params.yaml"]["data"]["train"]["deterministic"] = False
+    _, comparisons = tables(parse_exp_show([older, newer]))
+    assert len(comparisons) == 4 and "train.deterministic=None" in set(comparisons["regime"])
+
+
 def test_collect_writes_figures_tables_and_failures(tmp_path):
     result = collect(tmp_path, EXP_SHOW)
     assert result == {"experiments": 3, "failed": ["broken"]}

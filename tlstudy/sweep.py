@@ -176,9 +176,16 @@ def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     A regime is every param: two experiments that differ in any param (a learning rate, a seed list,
     the pretraining source) are two regimes; the params that differ besides the two knobs are named
-    in the ``regime`` column."""
+    in the ``regime`` column. A param that an older commit did not have yet (``train.deterministic``)
+    counts, for its experiments, at the one value every other experiment gives it: the project adds a
+    param with the default that keeps earlier results (and checks that dvc.lock still holds)."""
     done = [e for e in experiments if not e.failed and MODELS in e.metrics]
     flat = [flatten(e.params) for e in done]
+    for key in {k for f in flat for k in f}:
+        values = {str(f[key]): f[key] for f in flat if key in f}
+        if len(values) == 1:
+            for f in flat:
+                f.setdefault(key, next(iter(values.values())))
     keys = sorted({k for f in flat for k in f})
     varying = [k for k in keys if k not in KNOBS and len({str(f.get(k)) for f in flat}) > 1]
     accuracy, comparisons = [], []
