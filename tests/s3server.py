@@ -28,6 +28,7 @@ class S3Server:
     access_key: str
     secret_key: str
     process: subprocess.Popen
+    metrics: str  # its Prometheus metrics page
 
 
 def free_ports(n: int) -> list[int]:
@@ -91,33 +92,54 @@ def seaweedfs(workdir: Path, startup: float = 60) -> Iterator[S3Server]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"SeaweedFS did not start:\n{(workdir / 'weed.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield S3Server(endpoint, ACCESS_KEY, SECRET_KEY, process)
+        yield S3Server(endpoint, ACCESS_KEY, SECRET_KEY, process, f"http://127.0.0.1:{ports['metricsPort']}/metrics")
     finally:
         stop(process)
         log.close()
 
 
-def wait_until_quiet(server: S3Server, prefix: str, quiet: float = 3.0, timeout: float = 60) -> None:
-    """Until the objects under ``prefix`` (bucket/path) and their sizes have not changed for ``quiet``
-    seconds. SeaweedFS finishes the requests of a killed client in the background, after the client
-    is gone, and that work can land after a new client's upload of the same object."""
+# SeaweedFS's gauges of the requests it is still serving: its S3 gateway, filer and volume server.
+IN_FLIGHT = ("SeaweedFS_s3_in_flight_requests", "SeaweedFS_s3_in_flight_upload_count",
+             "SeaweedFS_filer_in_flight_upload_count", "SeaweedFS_volumeServer_in_flight_upload_size")
+
+
+def in_flight(server: S3Server) -> float:
+    """The sum of the in-flight gauges on the server's metrics page; an error if one is not there (a
+    SeaweedFS that renamed them would otherwise look idle for ever)."""
+    text = urllib.request.urlopen(server.metrics, timeout=5).read().decode()
+    gauges = [(line.split("{", 1)[0].split(" ", 1)[0], float(line.rsplit(" ", 1)[1]))
+              for line in text.splitlines() if line and not line.startswith("#")]
+    missing = set(IN_FLIGHT) - {name for name, _ in gauges}
+    if missing:
+        raise RuntimeError(f"SeaweedFS's metrics page lacks {', '.join(sorted(missing))}: see tests/s3server.py")
+    return sum(value for name, value in gauges if name in IN_FLIGHT)
+
+
+def wait_until_idle(server: S3Server, prefix: str, quiet: float = 2.0, timeout: float = 120) -> None:
+    """Until the server has served every request (its in-flight gauges at 0) and the objects under
+    ``prefix`` (bucket/path) and their sizes have not changed, for ``quiet`` seconds. SeaweedFS finishes
+    the requests of a killed client in the background, after the client is gone, and that work can
+    land after a new client's upload of the same object. A listing that merely stood still for 3 s was
+    not enough with another job loading the cores: objects vanished after the next push."""
     import s3fs  # dvc-s3's own client
 
     fs = s3fs.S3FileSystem(key=server.access_key, secret=server.secret_key, use_listings_cache=False,
                            skip_instance_cache=True, client_kwargs={"endpoint_url": server.endpoint})
 
-    def listing() -> dict:
+    def state() -> tuple[dict, bool]:
         try:
-            return {key: info["size"] for key, info in fs.find(prefix, detail=True).items()}
+            listing = {key: info["size"] for key, info in fs.find(prefix, detail=True).items()}
         except FileNotFoundError:
-            return {}
+            listing = {}
+        return listing, in_flight(server) == 0
 
     deadline = time.monotonic() + timeout
-    last, since = listing(), time.monotonic()
-    while time.monotonic() - since < quiet:
+    last, idle = state()
+    since = time.monotonic()
+    while not idle or time.monotonic() - since < quiet:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{prefix} still changing after {timeout} s")
+            raise RuntimeError(f"{server.endpoint} still busy, or {prefix} still changing, after {timeout} s")
         time.sleep(0.5)
-        now = listing()
-        if now != last:
+        now, idle = state()
+        if now != last or not idle:
             last, since = now, time.monotonic()

@@ -18,7 +18,7 @@ import yaml
 from PIL import Image
 
 from tests.conftest import copy_repo
-from tests.s3server import seaweedfs, wait_until_quiet
+from tests.s3server import seaweedfs, wait_until_idle
 from tests.test_pipeline import FETCH, project_env, run, stages_run
 
 pytestmark = pytest.mark.slow
@@ -149,7 +149,7 @@ def test_a_push_killed_midway_completes_on_the_next_push(team):
     process.wait()
     # The server finishes the dead client's requests first (README, "Working as a team"): pushing again at
     # once raced them, and an object the new push had written was gone afterwards.
-    wait_until_quiet(s3, "tlstudy/second")
+    wait_until_idle(s3, "tlstudy/second")
     run(a, sys.executable, "-m", "tlstudy.remote", "push", "--remote", "second")
 
     d = clone(team["origin"], team["root"] / "d", s3)
