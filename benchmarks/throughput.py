@@ -5,6 +5,7 @@ the frozen phase trained end to end.
 
     python -m benchmarks.throughput            # the models' table: 21 min on 2 CPU cores; then the rest
     python -m benchmarks.throughput --onednn-only   # TensorFlow's oneDNN kernels off against on
+    python -m benchmarks.throughput --models resnet50_scratch   # one row of the table (9 min), then stop
     python -m benchmarks.throughput --quick    # a smoke run of the same code
 
 Throughput counts training images per second from the median epoch after the first (the first pays
