@@ -181,10 +181,11 @@ def main() -> None:
         return
     sizes = {"mlp": (20000, 6, 3), "cnn": (8000, 5, 3), "resnet50_scratch": (512, 4, 2)}  # images, epochs, repeats
     if args.models:
-        unknown = set(args.models.split(",")) - set(sizes)
-        if unknown:
-            parser.error(f"--models: {', '.join(sorted(unknown))} not in the table; choose from {', '.join(sizes)}")
-        sizes = {name: size for name, size in sizes.items() if name in args.models.split(",")}
+        chosen = set(args.models.split(","))
+        if chosen - set(sizes):
+            parser.error(f"--models: {', '.join(sorted(chosen - set(sizes)))} not in the table; "
+                         f"choose from {', '.join(sizes)}")
+        sizes = {name: size for name, size in sizes.items() if name in chosen}
 
     print("img/s: the best of the repeats; ratio: to plain model.fit, best against best, then the range of the "
           "repeats' own ratios")
