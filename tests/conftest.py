@@ -2,6 +2,7 @@ import gzip
 import hashlib
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -79,17 +80,31 @@ def tiny_idx(tmp_path):
 PLUMBING = {"train.models": ["mlp", "cnn"], "train.seeds": [0, 1]}
 
 
+@contextmanager
+def scratch_dir(request, tmp_path_factory, name: str):
+    """The directory of a module- or session-scoped fixture, removed at the fixture's teardown unless a
+    test failed meanwhile (then it stays for a look, as pytest keeps a failed test's ``tmp_path``).
+    Every repository here holds the datasets twice (workspace and DVC cache): kept to the end of the
+    session, the suite's directories add up to ~13 GB, more than a CI machine's disk may have free."""
+    path = tmp_path_factory.mktemp(name)
+    failed = request.session.testsfailed
+    yield path
+    if request.session.testsfailed == failed:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def plumbing_base(tmp_path_factory) -> Path:
+def plumbing_base(request, tmp_path_factory) -> Path:
     """One repository on the plumbing profile, its pipeline run and its results committed ("base: 2
     epochs"). Built once per session; every test module copies it (``copy_repo``), never changes it."""
     from tests.test_pipeline import make_repo, run
 
-    repo = make_repo(tmp_path_factory.mktemp("plumbing"), PLUMBING)
-    run(repo, sys.executable, "-m", "dvc", "repro")
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "base: 2 epochs")
-    return repo
+    with scratch_dir(request, tmp_path_factory, "plumbing") as root:
+        repo = make_repo(root, PLUMBING)
+        run(repo, sys.executable, "-m", "dvc", "repro")
+        run(repo, "git", "add", "-A")
+        run(repo, "git", "commit", "-qm", "base: 2 epochs")
+        yield repo
 
 
 def copy_repo(source: Path, target: Path) -> Path:

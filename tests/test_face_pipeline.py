@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from tests.conftest import scratch_dir
 from tests.face_layouts import write_aihub
 from tests.test_pipeline import FETCH, make_repo, run, runs, stages_run
 from tlstudy.stats import INCONCLUSIVE
@@ -16,14 +17,15 @@ MODELS = ["mlp", "cnn", "resnet50_scratch", "resnet50_tl"]
 
 
 @pytest.fixture(scope="module")
-def face_repo(tmp_path_factory):
+def face_repo(request, tmp_path_factory):
     """The whole pipeline on a generated AI-Hub layout, through `dvc exp run -S ...` as a user would."""
-    layout = write_aihub(tmp_path_factory.mktemp("aihub"))
-    repo = make_repo(tmp_path_factory.mktemp("face_project"), {"face_age.image_size": 32, "train.models": MODELS})
-    output = run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "data.task=face_age",
-                 "-S", f"face_age.root={layout.root}", "-S", "face_age.format=aihub")
-    repo.joinpath("first_run.log").write_text(output)
-    return repo, layout
+    with scratch_dir(request, tmp_path_factory, "face_project") as root:
+        layout = write_aihub(root / "aihub")
+        repo = make_repo(root / "repo", {"face_age.image_size": 32, "train.models": MODELS})
+        output = run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "data.task=face_age",
+                     "-S", f"face_age.root={layout.root}", "-S", "face_age.format=aihub")
+        repo.joinpath("first_run.log").write_text(output)
+        yield repo, layout
 
 
 def test_face_age_runs_the_four_models_and_the_verdict(face_repo):

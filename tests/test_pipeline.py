@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, scratch_dir
 from tlstudy.stats import INCONCLUSIVE
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def stages_run(output: str) -> set[str]:
 
 def make_repo(repo: Path, changes: dict | None = None) -> Path:
     """The project's pipeline and code, on the tiny profile, as a fresh git and DVC repository."""
-    (repo / "data").mkdir()
+    (repo / "data").mkdir(parents=True)
     for name in ("dvc.yaml", "data/dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     for package in ("stages", "tlstudy"):
@@ -74,10 +74,11 @@ def make_repo(repo: Path, changes: dict | None = None) -> Path:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("project"))
-    repo.joinpath("first_run.log").write_text(run(repo, sys.executable, "-m", "dvc", "repro"))
-    return repo
+def repo(request, tmp_path_factory):
+    with scratch_dir(request, tmp_path_factory, "project") as root:
+        repo = make_repo(root)
+        repo.joinpath("first_run.log").write_text(run(repo, sys.executable, "-m", "dvc", "repro"))
+        yield repo
 
 
 def test_first_repro_runs_every_stage_and_writes_sane_results(repo):

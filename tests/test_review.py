@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT, copy_repo
+from tests.conftest import ROOT, copy_repo, scratch_dir
 from tests.test_pipeline import FETCH, run
 from tlstudy.review import verdict_lines
 from tlstudy.stats import VERDICT_WORDS
@@ -22,14 +22,15 @@ ARTIFACTS = ROOT / "test-artifacts"  # screenshots, for a person to look at (git
 
 
 @pytest.fixture(scope="module")
-def two_commits(plumbing_base, tmp_path_factory):
+def two_commits(plumbing_base, request, tmp_path_factory):
     """A base commit (2 epochs) and a head commit (3 epochs, by `dvc exp run -S epochs=3` as the card
     spells it), each with its results committed."""
-    repo = copy_repo(plumbing_base, tmp_path_factory.mktemp("review") / "repo")
-    (repo.parent / "exp_run.log").write_text(run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "epochs=3"))
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "head: 3 epochs")
-    return repo
+    with scratch_dir(request, tmp_path_factory, "review") as root:
+        repo = copy_repo(plumbing_base, root / "repo")
+        (root / "exp_run.log").write_text(run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "epochs=3"))
+        run(repo, "git", "add", "-A")
+        run(repo, "git", "commit", "-qm", "head: 3 epochs")
+        yield repo
 
 
 def committed(repo: Path, rev: str, path: str) -> dict:

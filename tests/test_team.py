@@ -17,7 +17,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.conftest import copy_repo
+from tests.conftest import copy_repo, scratch_dir
 from tests.s3server import seaweedfs, wait_until_idle
 from tests.test_pipeline import FETCH, project_env, run, stages_run
 
@@ -55,11 +55,11 @@ def md5(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def team(plumbing_base, tmp_path_factory):
+def team(plumbing_base, request, tmp_path_factory):
     """A real S3 server; clone A ran the pipeline (the plumbing profile), pushed its results to the
-    remote and its commit to the shared origin (a bare repository)."""
-    root = tmp_path_factory.mktemp("team")
-    with seaweedfs(root / "s3") as s3:
+    remote and its commit to the shared origin (a bare repository). Each test makes its own clones in
+    its ``tmp_path``, removed when it passes: the module's clones together would take ~6 GB of disk."""
+    with scratch_dir(request, tmp_path_factory, "team") as root, seaweedfs(root / "s3") as s3:
         origin = root / "origin.git"
         run(root, "git", "init", "-q", "--bare", "-b", "main", str(origin))
         a = copy_repo(plumbing_base, root / "a")
@@ -71,11 +71,11 @@ def team(plumbing_base, tmp_path_factory):
         run(a, "git", "remote", "add", "origin", str(origin))
         run(a, "git", "push", "-q", "origin", "HEAD:main")
         _, push_seconds = timed(a, sys.executable, "-m", "tlstudy.remote", "push")
-        yield {"s3": s3, "origin": origin, "a": a, "root": root, "push_seconds": push_seconds}
+        yield {"s3": s3, "origin": origin, "a": a, "push_seconds": push_seconds}
 
 
-def test_a_fresh_clone_pulls_the_results_and_reruns_nothing(team):
-    b = clone(team["origin"], team["root"] / "b", team["s3"])
+def test_a_fresh_clone_pulls_the_results_and_reruns_nothing(team, tmp_path):
+    b = clone(team["origin"], tmp_path / "b", team["s3"])
     _, pull_seconds = timed(b, sys.executable, "-m", "tlstudy.remote", "pull")
     output, repro_seconds = timed(b, *DVC, "repro")
     # fetch always runs (it checks data that may live outside the repository), and finds the pulled
@@ -87,13 +87,13 @@ def test_a_fresh_clone_pulls_the_results_and_reruns_nothing(team):
     print(f"\npush {team['push_seconds']:.1f} s; fresh clone: pull {pull_seconds:.1f} s, repro {repro_seconds:.1f} s")
 
 
-def test_experiments_travel_through_the_origin_and_the_remote(team):
+def test_experiments_travel_through_the_origin_and_the_remote(team, tmp_path):
     """A teammate's clone pulls the results, runs an experiment and pushes it; a third clone pulls it."""
-    a = clone(team["origin"], team["root"] / "teammate", team["s3"])
+    a = clone(team["origin"], tmp_path / "teammate", team["s3"])
     run(a, sys.executable, "-m", "tlstudy.remote", "pull")
     run(a, *DVC, "exp", "run", "-S", "epochs=3", "-n", "three-epochs")
     run(a, *DVC, "exp", "push", "origin", "three-epochs")  # git refs to origin, outputs to the remote
-    c = clone(team["origin"], team["root"] / "c", team["s3"])
+    c = clone(team["origin"], tmp_path / "c", team["s3"])
     run(c, *DVC, "exp", "pull", "origin", "three-epochs")
     shown = json.loads(run(c, *DVC, "exp", "show", "--json"))
     names = [exp["name"] for commit in shown for exp in (commit.get("experiments") or [])]
@@ -136,7 +136,7 @@ def test_wrong_credentials_are_one_line_naming_the_remote_and_the_fix(team):
     assert "dvc remote modify --local wrongkeys access_key_id" in lines[0]
 
 
-def test_a_push_killed_midway_completes_on_the_next_push(team):
+def test_a_push_killed_midway_completes_on_the_next_push(team, tmp_path):
     """SIGKILL while the 220 MB processed dataset is on its way; the next push completes, and a fresh
     clone pulls every output byte for byte."""
     a, s3 = team["a"], team["s3"]
@@ -152,7 +152,7 @@ def test_a_push_killed_midway_completes_on_the_next_push(team):
     wait_until_idle(s3, "tlstudy/second")
     run(a, sys.executable, "-m", "tlstudy.remote", "push", "--remote", "second")
 
-    d = clone(team["origin"], team["root"] / "d", s3)
+    d = clone(team["origin"], tmp_path / "d", s3)
     add_remote(d, "second", "s3://tlstudy/second", s3.endpoint, s3.secret_key, local=True)
     run(d, *DVC, "pull", "--remote", "second")
     for name in ("data/processed/dataset.npz", "models/mlp_s0.keras", "models/cnn_s1.keras"):
@@ -160,16 +160,16 @@ def test_a_push_killed_midway_completes_on_the_next_push(team):
     assert run(d, *DVC, "status").split() == [f"{FETCH}:", "always", "changed"], "the rest as dvc.lock records it"
 
 
-def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team):
+def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team, tmp_path):
     """Two worker clones run their shares at once, one core each, and push what finished; a third
     collects from the origin and the remote: every regime once, the failed one named with its log."""
     examples, epochs = "5,10,7000", "1,2"  # 7000 per class is more than Fashion-MNIST has: split fails
     # An origin of its own: the commit without the experiments other tests pushed.
-    origin = team["root"] / "sweep-origin.git"
-    run(team["root"], "git", "clone", "-q", "--bare", str(team["origin"]), str(origin))
+    origin = tmp_path / "sweep-origin.git"
+    run(tmp_path, "git", "clone", "-q", "--bare", str(team["origin"]), str(origin))
     workers = []
     for i in (1, 2):
-        worker = clone(origin, team["root"] / f"worker{i}", team["s3"])
+        worker = clone(origin, tmp_path / f"worker{i}", team["s3"])
         run(worker, sys.executable, "-m", "tlstudy.remote", "pull")
         command = [sys.executable, "-m", "tlstudy.sweep", "run", "--examples", examples, "--epochs", epochs,
                    "--shard", f"{i}/2", "--push", "origin", "--out", "sweep"]
@@ -186,8 +186,8 @@ def test_a_sweep_sharded_over_two_workers_is_collected_once_per_regime(team):
                  if "7000" not in name]
         assert f"pushed 2 experiments to origin: {', '.join(shard)}" in output, output[-4000:]
 
-    collector = clone(origin, team["root"] / "collector", team["s3"])
-    failed = [str(team["root"] / f"worker{i}/sweep/failed.md") for i in (1, 2)]  # the shards' artifacts
+    collector = clone(origin, tmp_path / "collector", team["s3"])
+    failed = [str(tmp_path / f"worker{i}/sweep/failed.md") for i in (1, 2)]  # the shards' artifacts
     run(collector, sys.executable, "-m", "tlstudy.sweep", "collect", "--pull", "origin", "--out", "sweep",
         *(arg for path in failed for arg in ("--failed", path)))
     accuracy = pd.read_csv(collector / "sweep/accuracy.csv", dtype={"examples_per_class": str})
