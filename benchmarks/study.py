@@ -106,7 +106,9 @@ def main() -> None:
     images = sum(summary["train_per_class_by_seed"][str(args.seed)])
     epochs = int(params["epochs"])
     # The whole network trained, as the scratch arm trains it (the transfer arm's frozen phase is cheaper).
-    rate = measure_in_subprocess("project", "resnet50_scratch", images, 3)
+    # Four epochs: the rate is the median of epochs 2-4, and only the 4th validates, so the median is an
+    # epoch of training alone (with three, it was the mean of a training and a validating epoch).
+    rate = measure_in_subprocess("project", "resnet50_scratch", images, 4)
     train, evaluate = measured[f"train@{run}"][0], measured[f"evaluate@{run}"][0]
     compute = images * epochs / rate
     print(f"\n{args.model}: {images} images x {epochs} epochs; steady model.fit through the project's path "
