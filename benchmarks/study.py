@@ -6,12 +6,15 @@
 
 Each stage runs exactly as ``dvc repro`` runs it (its command from dvc.yaml, resolved by DVC), in a
 fresh process, in a scratch copy of what it reads, so the workspace is left alone. For each stage:
-its wall time and its peak resident memory (the process's own ``ru_maxrss``). Then, in the same
-run, the steady ``model.fit`` throughput of the model through the project's training path on as
-many images (``benchmarks.throughput``), which gives
+its wall time and its peak resident memory (the process's own ``ru_maxrss``). The train stage runs
+under ``benchmarks.timed_stage``, which times its ``model.fit`` epochs and validations in that same
+run, so the report gives
 
-- the overhead ratio of the train stage: its wall time over the pure training compute for its
-  images and epochs (images x epochs / steady images per second);
+- where the train stage's time went: before training (imports, arrays, model build), training at
+  the steady epoch rate (each fit's median epoch after the first, times its epochs: the pure
+  training compute), the first epoch beyond that (graph tracing), validation and BatchNorm
+  recalibration, and the rest;
+- the overhead ratio of the train stage: its wall time over that pure training compute;
 - ResNet50 runs per hour: 3600 s over the train and evaluate stages' wall time.
 
 The hypothesis and report stages read every run's results: they run on a copy of the workspace's.
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.throughput import measure_in_subprocess
+from benchmarks.timed_stage import breakdown, steady_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the stages read beyond code and params: copied into the scratch directory.
@@ -57,6 +60,14 @@ def stage_commands(names: list[str]) -> dict[str, str]:
 PEAK_OF_CHILD = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[2:]).returncode; "
                  "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
                  "sys.exit(code)")
+
+
+def timed_command(command: str, timings: Path) -> str:
+    """``python -m stages.X ...`` run under ``benchmarks.timed_stage``, which writes ``timings``."""
+    words = shlex.split(command)
+    if words[:2] != ["python", "-m"]:
+        raise SystemExit(f"cannot time {command!r}: not `python -m <module> ...`")
+    return shlex.join(["python", "-m", "benchmarks.timed_stage", str(timings), *words[2:]])
 
 
 def run_stage(command: str, cwd: Path) -> tuple[float, float]:
@@ -84,13 +95,14 @@ def main() -> None:
     names = ["data/dvc.yaml:fetch", "preprocess", "split", *(["pretrain"] if args.pretrain else []),
              f"train@{run}", f"evaluate@{run}", "hypothesis", "report"]
     commands = stage_commands(names)
+    train = f"train@{run}"
     missing = [path for path in INPUTS if not (ROOT / path).exists()]
     if missing:
         raise SystemExit(f"missing {', '.join(missing)}: run `make repro` first")
 
     with tempfile.TemporaryDirectory(prefix="tlstudy-study-") as scratch:
         work = Path(scratch)
-        for path in ("dvc.yaml", "params.yaml", "stages", "tlstudy", *INPUTS):
+        for path in ("dvc.yaml", "params.yaml", "stages", "tlstudy", "benchmarks", *INPUTS):
             (work / path).parent.mkdir(parents=True, exist_ok=True)
             copy = shutil.copytree if (ROOT / path).is_dir() else shutil.copy2
             copy(ROOT / path, work / path)
@@ -98,23 +110,23 @@ def main() -> None:
             (work / directory).mkdir(parents=True, exist_ok=True)
         print(f"{'stage':<32}{'wall s':>8}{'peak RSS MiB':>14}", flush=True)
         measured = {}
+        timings_file = work / "train-timings.json"
         for name, command in commands.items():
-            measured[name] = run_stage(command, work)
+            measured[name] = run_stage(timed_command(command, timings_file) if name == train else command, work)
             print(f"{name:<32}{measured[name][0]:>8.1f}{measured[name][1]:>14.0f}", flush=True)
+        timings = json.loads(timings_file.read_text())
 
     summary = json.loads((ROOT / "data/split/summary.json").read_text())
     images = sum(summary["train_per_class_by_seed"][str(args.seed)])
-    epochs = int(params["epochs"])
-    # The whole network trained, as the scratch arm trains it (the transfer arm's frozen phase is cheaper).
-    # Four epochs: the rate is the median of epochs 2-4, and only the 4th validates, so the median is an
-    # epoch of training alone (with three, it was the mean of a training and a validating epoch).
-    rate = measure_in_subprocess("project", "resnet50_scratch", images, 4)
-    train, evaluate = measured[f"train@{run}"][0], measured[f"evaluate@{run}"][0]
-    compute = images * epochs / rate
-    print(f"\n{args.model}: {images} images x {epochs} epochs; steady model.fit through the project's path "
-          f"{rate:.1f} images/s, so {compute:.0f} s of pure training")
-    print(f"overhead ratio of train@{run}: {train:.0f} s / {compute:.0f} s = {train / compute:.2f}")
-    print(f"ResNet50 runs per hour (train + evaluate, {train + evaluate:.0f} s): {3600 / (train + evaluate):.1f}")
+    wall, evaluate = measured[train][0], measured[f"evaluate@{run}"][0]
+    print(f"\n{train}, {images} images x {params['epochs']} epochs: where its {wall:.0f} s went "
+          f"({wall - timings['total']:.1f} s of it outside the stage's code: interpreters starting and exiting)")
+    for part, seconds in breakdown(timings):
+        print(f"  {part:<72}{seconds:>7.1f} s")
+    compute = steady_epochs(timings)
+    print(f"overhead ratio of {train}: {wall:.0f} s / {compute:.0f} s of training at the steady rate "
+          f"= {wall / compute:.2f}")
+    print(f"{args.model} runs per hour (train + evaluate, {wall + evaluate:.0f} s): {3600 / (wall + evaluate):.1f}")
 
 
 if __name__ == "__main__":
