@@ -124,6 +124,8 @@ def main() -> None:
     for part, seconds in breakdown(timings):
         print(f"  {part:<72}{seconds:>7.1f} s")
     compute = steady_epochs(timings)
+    if not compute:
+        raise SystemExit(f"{train} trained no epochs (resumed from a finished checkpoint?): no overhead ratio")
     print(f"overhead ratio of {train}: {wall:.0f} s / {compute:.0f} s of training at the steady rate "
           f"= {wall / compute:.2f}")
     print(f"{args.model} runs per hour (train + evaluate, {wall + evaluate:.0f} s): {3600 / (wall + evaluate):.1f}")

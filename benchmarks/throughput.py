@@ -10,12 +10,12 @@ the frozen phase trained end to end.
 
 Throughput counts training images per second from the median epoch after the first (the first pays
 for graph tracing; the median shrugs off an epoch slowed by another job on a shared machine). Neither
-path validates within the epochs it times: plain ``model.fit`` gets no validation data, and the
-project's path validates after its last epoch only (which the median leaves out), so the table
-compares training with training; what validation costs a real run is ``benchmarks.study``'s. Each
-path runs in a fresh process, the paths alternating within each repeat; the table gives the best of
-``--repeats`` per path and, as the spread, the lowest and highest of the repeats' own ratios. Ratios
-above 1 favour the project's path.
+path validates within the time it counts: plain ``model.fit`` gets no validation data, and the
+project's path validates after its last epoch only, after the epoch's last batch, where the timer
+stops (``benchmarks.timed_stage.EpochTimer``), so the table compares training with training; what
+validation costs a real run is ``benchmarks.study``'s. Each path runs in a fresh process, the paths
+alternating within each repeat; the table gives the best of ``--repeats`` per path and, as the
+spread, the lowest and highest of the repeats' own ratios. Ratios above 1 favour the project's path.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import time
 import keras
 import numpy as np
 
+from benchmarks.timed_stage import EpochTimer
 from tlstudy.data import Arrays, Splits
 from tlstudy.models import BACKBONE, build_model
 from tlstudy.training import (
@@ -43,17 +44,6 @@ from tlstudy.training import (
     train_head_on_features,
     train_model,
 )
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self.start)
 
 
 def synthetic(n: int, n_val: int, seed: int = 0) -> Splits:

@@ -15,38 +15,43 @@ All times are seconds since this process started.
 
 from __future__ import annotations
 
-import json
-import runpy
-import statistics
-import sys
 import time
-from pathlib import Path
 
 START = time.perf_counter()
+
+import json  # noqa: E402  (START first: the stage's imports count as the stage's)
+import runpy  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import keras  # noqa: E402  (after tlstudy: the benchmarks package imports it first, for oneDNN)
 
 
 def since_start() -> float:
     return time.perf_counter() - START
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Each epoch's batches, from the epoch's start to its last batch: training alone, without the
+    end-of-epoch callbacks (validation, checkpoints), whatever order the callbacks run in."""
+
+    def __init__(self, times: list | None = None):
+        super().__init__()
+        self.times = [] if times is None else times
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begin = self.last = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.last = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(self.last - self.begin)
+
+
 def install(timings: dict) -> None:
-    import keras
-
     import tlstudy.training as training
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self, epochs: list):
-            super().__init__()
-            self.epochs = epochs
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.begin = self.last = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.last = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.epochs.append(self.last - self.begin)
 
     fit = keras.Model.fit
 
@@ -91,13 +96,14 @@ def breakdown(timings: dict) -> list[tuple[str, float]]:
     in_fits = sum(fit["end"] - fit["start"] for fit in fits)
     validation, recalibration = sum(timings["validation"]), sum(timings["recalibration"])
     return [
-        ("before training: imports, arrays, model build", fits[0]["start"]),
+        ("before the first fit: imports, arrays, model build (transfer arms: cached features)", fits[0]["start"]),
         ("training at the steady epoch rate", steady),
         ("first epochs beyond that: graph tracing", sum(epochs) - steady),
         (f"validation ({len(timings['validation'])}x; BatchNorm recalibration {recalibration:.1f} s of it)",
          validation),
         ("other work inside fit (callbacks, checkpoints)", in_fits - sum(epochs) - validation),
-        ("between and after fits: curves, saving", timings["total"] - fits[0]["start"] - in_fits),
+        ("outside fits after the first: curves, saving (transfer arms: the switch to fine-tuning)",
+         timings["total"] - fits[0]["start"] - in_fits),
     ]
 
 
@@ -114,8 +120,6 @@ def steady_epochs(timings: dict) -> float:
 def main() -> None:
     out, module, *argv = sys.argv[1:]
     timings = {"fits": [], "validation": [], "recalibration": []}
-    import tlstudy  # noqa: F401  (first, as the stages import it: the oneDNN setting precedes TensorFlow)
-
     install(timings)
     sys.argv = [module, *argv]
     try:

@@ -83,13 +83,14 @@ PLUMBING = {"train.models": ["mlp", "cnn"], "train.seeds": [0, 1]}
 @contextmanager
 def scratch_dir(request, tmp_path_factory, name: str):
     """The directory of a module- or session-scoped fixture, removed at the fixture's teardown unless a
-    test failed meanwhile (then it stays for a look, as pytest keeps a failed test's ``tmp_path``).
+    test failed meanwhile or the run was stopped (then it stays for a look, as pytest keeps a failed
+    test's ``tmp_path``).
     Every repository here holds the datasets twice (workspace and DVC cache): kept to the end of the
     session, the suite's directories add up to ~13 GB, more than a CI machine's disk may have free."""
     path = tmp_path_factory.mktemp(name)
     failed = request.session.testsfailed
     yield path
-    if request.session.testsfailed == failed:
+    if request.session.testsfailed == failed and request.session.exitstatus == pytest.ExitCode.OK:  # not stopped
         shutil.rmtree(path, ignore_errors=True)
 
 
