@@ -71,6 +71,8 @@ def test_timed_stage_times_a_real_fit_s_epochs_and_validations(tmp_path):
     timings = json.loads((tmp_path / "timings.json").read_text())
     [fit] = timings["fits"]
     assert len(fit["epochs"]) == 3, fit
-    assert all(0.4 <= epoch < 1.2 for epoch in fit["epochs"]), "two batches of 0.2 s each, not the 1 s after"
+    assert all(epoch >= 0.4 for epoch in fit["epochs"]), "two batches of 0.2 s each"
+    # Not the 1 s after each epoch either (the first epoch also traces the graph: left out here).
+    assert all(epoch < 1.2 for epoch in fit["epochs"][1:]), fit["epochs"]
     assert len(timings["validation"]) == len(timings["recalibration"]) == 2, "after epochs 2 and 3"
     assert timings["total"] - fit["end"] >= 1.0, "the second after fit"
