@@ -179,6 +179,31 @@ def test_recalibration_changes_only_moving_statistics_and_recovers_batch_statist
     assert bn.momentum == 0.99 and bn.trainable
 
 
+class CountedCalls(keras.layers.Layer):
+    """Counts the Python calls of ``call``: every call when eager, once per trace inside a tf.function."""
+
+    calls = 0
+
+    def call(self, inputs):
+        CountedCalls.calls += 1
+        return inputs
+
+
+def test_recalibration_traces_once_per_model_for_every_batch_size():
+    x = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), CountedCalls(), keras.layers.BatchNormalization()])
+    CountedCalls.calls = 0  # building the model called it once, symbolically
+    recalibrate_batchnorm(model, x, batch_size=32)  # batches of 32, 32, 32 and 4
+    bn = model.layers[-1]
+    batches = [x[start:start + 32] for start in range(0, 100, 32)]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(),  # each batch's own variance, weighted by its size
+                               sum(len(batch) * batch.var(axis=0) for batch in batches) / 100, rtol=1e-5)
+    recalibrate_batchnorm(model, x, batch_size=16)
+    recalibrate_batchnorm(model, x[:50], batch_size=50)
+    assert CountedCalls.calls == 1, "one trace, whatever the batch sizes"
+
+
 def test_recalibration_skips_frozen_batchnorm_layers_nested_or_not():
     seed_everything(0)
     x = (np.random.default_rng(0).normal(size=(64, 4)) * 3 + 5).astype(np.float32)
