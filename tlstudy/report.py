@@ -224,7 +224,7 @@ def environment_note(live_dir: Path, runs: list[Run]) -> str:
                           for machine, count in runs_by_machine.items())
     return (f"Trained on: {described}. Same params on the same machine type give bit-identical results; on "
             "another CPU family (other oneDNN kernels) a ResNet50 run moves, typically by a point or two and at times "
-            "much more (up to 8.9 points between an AVX2 and an AVX-512 machine), which is why the verdict rests on "
+            "much more (as much as 8.9 points between an AVX2 and an AVX-512 machine), which is why the verdict rests on "
             "several seeds and an interval, never on one run.")
 
 
