@@ -201,7 +201,31 @@ def test_recalibration_traces_once_per_model_for_every_batch_size():
                                sum(len(batch) * batch.var(axis=0) for batch in batches) / 100, rtol=1e-5)
     recalibrate_batchnorm(model, x, batch_size=16)
     recalibrate_batchnorm(model, x[:50], batch_size=50)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x[:50].mean(axis=0), rtol=1e-5)
     assert CountedCalls.calls == 1, "one trace, whatever the batch sizes"
+    # Another model of the same shape has its own trace, and recalibrating it leaves the first alone.
+    other = keras.Sequential([keras.Input((4,)), CountedCalls(), keras.layers.BatchNormalization()])
+    CountedCalls.calls = 0
+    recalibrate_batchnorm(other, x + 10, batch_size=32)
+    assert CountedCalls.calls == 1
+    np.testing.assert_allclose(other.layers[-1].moving_mean.numpy(), (x + 10).mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x[:50].mean(axis=0), rtol=1e-5)
+
+
+def test_recalibration_after_freezing_a_layer_leaves_it_alone():
+    """A layer frozen after an earlier recalibration keeps its statistics: the traced pass of the
+    earlier set of trainable layers would have recomputed it."""
+    x = np.random.default_rng(1).normal(size=(64, 4)).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(), keras.layers.Dense(4),
+                              keras.layers.BatchNormalization()])
+    first, second = batchnorm_layers(model)
+    assert recalibrate_batchnorm(model, x, batch_size=16) == 2
+    first.trainable = False
+    kept = first.moving_mean.numpy().copy()
+    assert recalibrate_batchnorm(model, x + 5, batch_size=16) == 1
+    np.testing.assert_array_equal(first.moving_mean.numpy(), kept)
+    hidden = model.layers[1](first(x + 5, training=False))  # what the second layer sees
+    np.testing.assert_allclose(second.moving_mean.numpy(), hidden.numpy().mean(axis=0), rtol=1e-4, atol=1e-5)
 
 
 def test_recalibration_skips_frozen_batchnorm_layers_nested_or_not():
