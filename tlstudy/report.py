@@ -223,9 +223,9 @@ def environment_note(live_dir: Path, runs: list[Run]) -> str:
     described = "; ".join(machine + (f" [{count} runs]" if several else "")
                           for machine, count in runs_by_machine.items())
     return (f"Trained on: {described}. Same params on the same machine type give bit-identical results; on "
-            "another CPU family (other oneDNN kernels) a ResNet50 run moves, typically by a point or two and at times "
-            "much more (as much as 8.9 points between an AVX2 and an AVX-512 machine), which is why the verdict rests on "
-            "several seeds and an interval, never on one run.")
+            "another CPU family (other oneDNN kernels) a ResNet50 run moves, typically by a point or two and at "
+            "times much more (as much as 8.9 points between an AVX2 and an AVX-512 machine), which is why the "
+            "verdict rests on several seeds and an interval, never on one run.")
 
 
 def curve_rows(runs: list[Run], split: str) -> pd.DataFrame:
