@@ -24,6 +24,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import yaml
 
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tlstudy.data import load_splits
@@ -45,14 +46,17 @@ def eager_recalibration(model, x: np.ndarray, batch_size: int) -> None:
         layer.momentum = momentum
 
 
+def moving_variables(model) -> list:
+    return [v for layer in batchnorm_layers(model) for v in (layer.moving_mean, layer.moving_variance)]
+
+
 def moving_statistics(model) -> list[np.ndarray]:
-    return [v.numpy().copy() for layer in batchnorm_layers(model) for v in (layer.moving_mean, layer.moving_variance)]
+    return [variable.numpy().copy() for variable in moving_variables(model)]
 
 
 def timed(recalibrate, model, x, batch_size, start: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-    for layer_variable, value in zip((v for layer in batchnorm_layers(model)
-                                      for v in (layer.moving_mean, layer.moving_variance)), start):
-        layer_variable.assign(value)
+    for variable, value in zip(moving_variables(model), start):
+        variable.assign(value)
     began = time.perf_counter()
     recalibrate(model, x, batch_size)
     return time.perf_counter() - began, moving_statistics(model)
@@ -83,13 +87,14 @@ def compare_timings(images: int, batch_size: int, repeats: int) -> None:
 
 
 def compare_predictions(runs: list[str], batch_size: int) -> None:
+    paths = yaml.safe_load(Path("dvc.yaml").read_text())["vars"][0]["paths"]  # where the stages read and write
     for run in runs:
         seed = int(run.rsplit("_s", 1)[1])
         seed_everything(seed)  # as the evaluate stage: deterministic kernels
-        data = load_splits(Path("data/processed/dataset.npz"), Path("data/split"), seed)
+        data = load_splits(Path(paths["processed"]), Path(paths["split"]), seed)
         predicted = {}
         for way, recalibrate in (("eager", eager_recalibration), ("traced", recalibrate_batchnorm)):
-            model = keras.models.load_model(Path("models") / f"{run}.keras", compile=False)
+            model = keras.models.load_model(Path(paths["models"]) / f"{run}.keras", compile=False)
             recalibrate(model, data.train.x, batch_size)
             predicted[way] = model.predict(data.test.x, batch_size=512, verbose=0).argmax(axis=1)
         accuracy = {way: float(np.mean(labels == data.test.y)) for way, labels in predicted.items()}
