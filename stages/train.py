@@ -4,10 +4,10 @@ import argparse
 import json
 import logging
 import shutil
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import tlstudy
 from dvclive import Live
 from tlstudy.data import load_splits, subset_file
 from tlstudy.fsutil import fingerprint
@@ -33,6 +33,15 @@ def log_history(live: Live, history: dict) -> None:
         live.next_step()
 
 
+def code_files() -> list[Path]:
+    """The project's modules this process has imported, this stage's own included: the code a run's
+    result depends on, so that editing another stage's module (the report's, say) keeps an
+    interrupted run's checkpoints."""
+    modules = [module for name, module in list(sys.modules.items()) if name.split(".")[0] in ("tlstudy", "stages")]
+    files = {Path(module.__file__).resolve() for module in modules if getattr(module, "__file__", None)}
+    return sorted(files | {Path(__file__).resolve()})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True)
@@ -53,7 +62,7 @@ def main() -> None:
     backbone = Path(args.init) / BACKBONE_FILE
     backbone = backbone if backbone.exists() else None
     # A checkpoint is resumed only by a run of the same inputs: model, seed, settings, data and code.
-    code = sorted(Path(tlstudy.__file__).parent.glob("*.py")) + [Path(__file__)]
+    code = code_files()
     inputs = json.dumps({"model": args.model, "seed": args.seed, **asdict(config)}, sort_keys=True)
     resume = Resume(Path(args.resume), fingerprint(inputs, Path(args.processed), Path(args.split) / "indices.npz",
                                                    subset_file(Path(args.split), args.seed), backbone, *code))

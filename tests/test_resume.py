@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,6 +16,8 @@ import pytest
 from tests.test_models import tiny_splits
 from tests.test_pipeline import make_repo, project_env, run
 from tlstudy.training import Resume, TrainConfig, train_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CONFIG = TrainConfig(epochs=5, batch_size=16, learning_rate=1e-3)
 
@@ -116,3 +119,33 @@ def test_dvc_repro_after_a_sigkill_resumes_and_matches_an_uninterrupted_run(tmp_
         assert (repo / name).read_bytes() == content, name
     assert_same_model(keras.models.load_model(repo / "models/mlp_s0.keras"), uninterrupted, "weights")
     shutil.rmtree(repo / "data", ignore_errors=True)  # the processed copy of Fashion-MNIST, 220 MB
+
+
+def test_every_epoch_has_its_own_order_and_a_resumed_run_sees_the_same_batches():
+    """Each epoch is a permutation of the training images in an order of its own (one order for
+    every epoch would repeat the same batches), and epochs 2-4 of a run resumed at epoch 2 are
+    those of the run from epoch 0."""
+    from tlstudy.data import Arrays
+    from tlstudy.training import epoch_batches
+
+    n, batch = 20, 8
+    train = Arrays(np.arange(n, dtype=np.float32)[:, None], np.arange(n) % 2)
+    def orders(first_epoch):
+        flat = np.concatenate([x.numpy()[:, 0] for x, _ in epoch_batches(train, batch, 3, first_epoch, 5)])
+        return flat.astype(int).reshape(5 - first_epoch, n)
+    full = orders(0)
+    for order in full:
+        assert sorted(order) == list(range(n)), "each epoch sees every image once"
+    assert len({tuple(order) for order in full}) == 5, "each epoch in its own order"
+    np.testing.assert_array_equal(orders(2), full[2:])
+    labels = np.concatenate([y.numpy() for _, y in epoch_batches(train, batch, 3, 0, 1)])
+    np.testing.assert_array_equal(labels, full[0] % 2)  # labels travel with their images
+
+
+def test_the_resume_fingerprint_covers_the_train_stage_code_only():
+    """Editing the report's module keeps an interrupted run's checkpoints; editing training's does not."""
+    out = subprocess.run([sys.executable, "-c", "import stages.train as t; print(*t.code_files(), sep='\\n')"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    names = {str(Path(p).relative_to(ROOT)) for p in out}
+    assert {"stages/train.py", "tlstudy/training.py", "tlstudy/models.py", "tlstudy/batchnorm.py"} <= names
+    assert not names & {"tlstudy/report.py", "tlstudy/stats.py", "tlstudy/sweep.py", "stages/report.py"}

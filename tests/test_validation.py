@@ -90,3 +90,25 @@ def test_the_learning_rate_grid_keeps_the_rate_that_learns():
     model, history, rate = train_choosing_learning_rate("mlp", data, config, seed=0)
     assert rate == 1e-2 and history["val_accuracy"][-1] > 0.9
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-2)
+
+def dropout_bn_model():
+    """Dense -> Dropout -> BatchNorm: recalibration in training mode draws dropout masks."""
+    return keras.Sequential([keras.Input((6,)), keras.layers.Dense(8), keras.layers.Dropout(0.3, seed=1),
+                             keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
+                             keras.layers.Dense(3, activation="softmax")])
+
+
+def test_validation_leaves_training_bit_identical_with_dropout_and_batchnorm():
+    """The recalibration pass draws dropout masks, which steps the layers' random-generator states:
+    unless validation puts them back, the next epoch's masks, and so its weights, differ."""
+    x, y = bn_data()
+    val = Arrays(x[:30] + 0.1, y[:30])
+    trained = []
+    for callbacks in ([BudgetedValidation(x, val, batch_size=16, every=1, last_epoch=4)], []):
+        seed_everything(7)
+        model = dropout_bn_model()
+        compile_model(model, 1e-2)
+        model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0, callbacks=callbacks)
+        trained.append(model.get_weights())
+    for a, b in zip(*trained):
+        np.testing.assert_array_equal(a, b)
