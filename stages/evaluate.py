@@ -36,7 +36,7 @@ def main() -> None:
     seed_everything(args.seed, params["train"].get("deterministic", True))
     data = load_splits(Path(args.processed), Path(args.split), args.seed)
     model = keras.models.load_model(args.model_file, compile=False)
-    probabilities = model.predict(data.test.x, batch_size=512, verbose=0)
+    probabilities = predict(model, data.test.x)
     metrics = classification_metrics(data.test.y, probabilities, data.class_names)
     names = np.array(data.class_names)
     columns = {"actual": names[data.test.y], "actual_label": data.test.y}
@@ -47,7 +47,7 @@ def main() -> None:
         columns["predicted_label_raw"] = probabilities.argmax(axis=1)
         layers = recalibrate_batchnorm(model, data.train.x, params["train"]["batch_size"])
         log.info("recalibrated %d trained BatchNorm layers (frozen ones keep their statistics)", layers)
-        probabilities = model.predict(data.test.x, batch_size=512, verbose=0)
+        probabilities = predict(model, data.test.x)
         metrics = classification_metrics(data.test.y, probabilities, data.class_names)
         metrics["raw"] = {k: raw[k] for k in ("loss", "accuracy", "errors")}
         log.info("before BatchNorm recalibration: test accuracy %.4f", raw["accuracy"])

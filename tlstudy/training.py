@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import shutil
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
+from tlstudy.batchnorm import recalibrate_batchnorm
 from tlstudy.data import Arrays, Splits, stratified_part
 from tlstudy.fsutil import atomic_dir
 from tlstudy.models import BACKBONE, FEATURES, HEAD, build_model, model_spec
@@ -106,12 +107,24 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     )
 
 
+def predict(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """``model.predict`` on ``x`` in order, in batches of ``batch_size``, through a plain ``tf.data``
+    pipeline. Keras' adapter for arrays maps its batches in parallel, and with deterministic kernels on
+    that map logs ``E0000 ... use_unbounded_threadpool which is not in the op definition`` (the op
+    definitions of TensorFlow 2.21's build lack an attribute its Python side sets); the numbers are
+    the same either way. Under MirroredStrategy, predict (unlike evaluate) takes a last batch that the
+    replicas split unevenly."""
+    return model.predict(tf.data.Dataset.from_tensor_slices(x).batch(batch_size), verbose=0)
+
+
 class BudgetedValidation(keras.callbacks.Callback):
     """Validation loss and accuracy every ``every`` epochs and after the last, scored as ``evaluate``
-    will score the model: trainable BatchNorm layers recalibrated on the training images first. The
-    moving statistics are put back afterwards, so training goes on exactly as without this callback
-    (gradients never read them). It adds ``val_loss`` and ``val_accuracy`` to the epoch's logs, for
-    the callbacks after it (dvclive) and the history."""
+    will score the model: trainable BatchNorm layers recalibrated on the training images first. Every
+    non-trainable variable the passes touch is put back afterwards: the moving statistics, and the
+    random-generator states that a pass in training mode steps (a Dropout layer draws masks, an
+    augmentation layer draws transforms), so training goes on bit for bit as without this callback.
+    It adds ``val_loss`` and ``val_accuracy`` to the epoch's logs, for the callbacks after it (dvclive)
+    and the history."""
 
     def __init__(self, train_x, val: Arrays, batch_size: int, every: int, last_epoch: int):
         super().__init__()
@@ -123,15 +136,12 @@ class BudgetedValidation(keras.callbacks.Callback):
         if (epoch + 1) % self.every and epoch + 1 != self.last_epoch:
             return
         self.scored.append(epoch)
-        layers = list(batchnorm_layers(self.model, trainable_only=True)) if self.model.trainable else []
-        saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
-        if layers:
-            recalibrate_batchnorm(self.model, self.train_x, self.batch_size)
-        # predict, not evaluate: under MirroredStrategy, evaluate fails on a batch the replicas split unevenly
-        probabilities = self.model.predict(self.val.x, batch_size=512, verbose=0)
-        for layer, (mean, variance) in zip(layers, saved):
-            layer.moving_mean.assign(mean)
-            layer.moving_variance.assign(variance)
+        state = self.model.non_trainable_variables  # moving statistics and random-generator states
+        saved = [variable.numpy() for variable in state]
+        recalibrate_batchnorm(self.model, self.train_x, self.batch_size)
+        probabilities = predict(self.model, self.val.x)
+        for variable, value in zip(state, saved):
+            variable.assign(value)
         if logs is not None:
             losses = keras.losses.sparse_categorical_crossentropy(self.val.y, probabilities)
             logs["val_loss"] = float(keras.ops.convert_to_numpy(keras.ops.mean(losses)))
@@ -255,7 +265,7 @@ def train_head_on_features(model: keras.Model, data: Splits, config: TrainConfig
     """The frozen phase, paying one backbone pass: features of the training and validation images
     are computed once (inference mode), and the head alone trains on them."""
     extractor = feature_extractor(model)
-    features = {name: Arrays(extractor.predict(part.x, batch_size=256, verbose=0), part.y)
+    features = {name: Arrays(predict(extractor, part.x, 256), part.y)
                 for name, part in (("train", data.train), ("val", data.val))}
     head = model.get_layer(HEAD)
     head_model = keras.Sequential([keras.Input(features["train"].x.shape[1:]), head])
@@ -347,4 +357,21 @@ def save_model(model: keras.Model, path: Path) -> None:
     model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
+    without_timestamps(tmp)
     tmp.replace(path)
+
+
+def without_timestamps(path: Path) -> None:
+    """Rewrite a ``.keras`` file (a zip) without the moments it was saved at: the zip entries' times and
+    ``metadata.json``'s ``date_saved``, which Keras writes but never reads. The same weights then give
+    the same bytes, so a re-run that changed nothing leaves ``dvc.lock`` as it was."""
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w") as target:
+        for info, data in entries:
+            if info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata.pop("date_saved", None)
+                data = json.dumps(metadata).encode()
+            target.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                            compress_type=info.compress_type)

@@ -1,0 +1,60 @@
+"""What training leaves: a model file that loads as saved, the same bytes for the same weights, and a
+log without error lines."""
+
+import hashlib
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+from tests.conftest import ROOT
+from tlstudy.training import compile_model, save_model, seed_everything
+
+
+def small_model():
+    seed_everything(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization(),
+                              keras.layers.Dense(2, activation="softmax")])
+    compile_model(model, 1e-3)
+    return model
+
+
+def test_the_same_weights_saved_twice_give_the_same_bytes_and_load_as_saved(tmp_path):
+    """Keras stamps the zip's entries and metadata.json with the time: two seconds apart (the zip's
+    resolution), the files would differ, and dvc.lock with them, after a re-run that changed nothing."""
+    model = small_model()
+    save_model(model, tmp_path / "a.keras")
+    time.sleep(2.1)
+    save_model(model, tmp_path / "b.keras")
+    a, b = ((tmp_path / name).read_bytes() for name in ("a.keras", "b.keras"))
+    assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
+    loaded = keras.models.load_model(tmp_path / "a.keras")
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.optimizer.get_config()["learning_rate"] == model.optimizer.get_config()["learning_rate"]
+    assert not list(tmp_path.glob(".*")), "no temporary file left behind"
+
+
+SCRIPT = """
+import numpy as np
+from tlstudy.data import Arrays, Splits
+from tlstudy.training import TrainConfig, ValidationBudget, predict, train_model
+rng = np.random.default_rng(0)
+part = lambda n: Arrays(rng.random((n, 8, 8), dtype=np.float32), (np.arange(n) % 2).astype(np.uint8))
+data = Splits(part(600), part(600), part(600), ["a", "b"])
+config = TrainConfig(epochs=2, batch_size=64, validation=ValidationBudget(None, 1))
+model, _ = train_model("mlp", data, config, seed=0)
+predict(model, data.test.x)
+print("trained")
+"""
+
+
+def test_training_with_deterministic_kernels_logs_no_error_lines():
+    """Keras' array adapter maps batches in parallel, and under deterministic kernels TensorFlow 2.21
+    logs an E0000 line for that map; training, validation and prediction must not go through it."""
+    run = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "trained" in run.stdout, run.stderr[-2000:]
+    assert "use_unbounded_threadpool" not in run.stderr
+    assert not [line for line in run.stderr.splitlines() if line.startswith("E0000")]
