@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from dvc.dependency.param import ParamsDependency
@@ -84,6 +85,13 @@ def test_stage_deps_are_exactly_its_import_closure(name):
     expected = import_closure(module)
     assert declared == expected, (f"dvc.yaml stage {name}: missing {sorted(expected - declared)}, "
                                   f"not imported {sorted(declared - expected)}")
+
+
+def test_pretraining_does_not_depend_on_the_exploratory_plots():
+    """Editing an EDA plot re-runs preprocess and report, never the MNIST pretraining (nor, through it, the
+    transfer arms)."""
+    assert "tlstudy/explore.py" not in import_closure("stages.pretrain")
+    assert "tlstudy/explore.py" not in stages()["pretrain"]["deps"]
 
 
 def test_the_closure_follows_from_package_imports():
@@ -353,3 +361,17 @@ def test_stage_writes_only_its_declared_outputs(stage_runs, name):
     for run in runs_of(stage_runs.records, name):
         stray = {f for f in run.files_written if not inside(f, run.declared_outs)}
         assert not stray, f"dvc.yaml stage {run.name} ({run.task}) writes files it does not list: {sorted(stray)}"
+
+
+@pytest.mark.slow
+def test_preprocess_stores_fashion_mnist_as_the_study_scaled_it(stage_runs):
+    """Every pixel p of the training then the test images becomes float32(p / 255): p / 255 computed in
+    double precision and rounded once, a rounding that equals float32 division's exactly; byte for byte
+    what the pipeline stored before (dvc.lock's hash of the processed array stays)."""
+    raw, processed = stage_runs.repo / "data/raw", stage_runs.repo / "data/processed/dataset.npz"
+    pixels = np.concatenate([np.fromfile(raw / f"{part}-images-idx3-ubyte", np.uint8, offset=16)
+                             for part in ("train", "t10k")])
+    table = np.array([p / 255 for p in range(256)], np.float32)
+    with np.load(processed) as d:
+        assert d["x"].dtype == np.float32 and d["x"].shape == (70000, 28, 28)
+        assert d["x"].tobytes() == table[pixels].tobytes()
