@@ -328,7 +328,9 @@ def test_stage_declares_every_param_it_reads(stage_runs, name):
 READ_ELSEWHERE = {
     ("evaluate", "train.batch_size"): "the batch size of BatchNorm recalibration; the MLP and CNN have none",
     ("pretrain", "models.resnet50_ft.image_size"):
-        "one backbone serves both pretrained arms, built at resnet50_tl's size, which params.py holds equal",
+        "one backbone serves every pretrained arm, built at resnet50_tl's size, which params.py holds equal",
+    ("pretrain", "models.resnet50_lp.image_size"):
+        "one backbone serves every pretrained arm, built at resnet50_tl's size, which params.py holds equal",
 }
 
 
