@@ -1,6 +1,6 @@
 # Two commands do all the set-up: `make repro` runs the pipeline, `make test` runs the tests.
 # `make` alone lists every target. Nothing here waits for a person: apt runs only as root or with
-# `sudo -n`, and a sweep past SWEEP_CONFIRM_HOURS asks only where someone can answer (YES=1 skips it).
+# `sudo -n`, and a long sweep asks only where someone can answer (YES=1 skips the question).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(abspath $(VENV))/bin
@@ -117,13 +117,13 @@ pr-report: setup ## the pull-request comment (BASE=main HEAD=workspace) in pr-re
 	$(RUN) $(BIN)/python -m tlstudy.review --base $(BASE) --head $(HEAD) --out pr-report
 
 # A grid of DVC experiments over dataset size and epochs, collected into sweep/. It first prints the
-# number of runs and their estimated time; past SWEEP_CONFIRM_HOURS it asks to go on (YES=1: no question).
+# number of runs and their estimated time; past `--confirm-hours` (tlstudy/sweep.py) it asks to go on, at a
+# terminal, and elsewhere stops with a one-line error (YES=1: no question).
 EXAMPLES ?= 10,100,1000,all
 EPOCHS   ?= 3,10,30
-SWEEP_CONFIRM_HOURS ?= 2
 sweep: setup ## a grid of experiments (EXAMPLES=10,100 EPOCHS=3,10; YES=1 skips the cost question)
 	$(RUN) $(BIN)/python -m tlstudy.sweep run --examples $(EXAMPLES) --epochs $(EPOCHS) \
-	  --confirm-hours $(SWEEP_CONFIRM_HOURS) $(if $(YES),--yes)
+	  $(if $(YES),--yes)
 
 # The team's DVC remote (README, "Working as a team"): outputs and run cache, with one-line errors.
 push: setup ## outputs and run cache to the team's DVC remote
