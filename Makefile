@@ -63,7 +63,7 @@ apt_install = if [ ! -e $(1) ]; then \
 	  else SUDO=; \
 	    if [ "$$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi; \
 	    if [ -n "$$SUDO" ] && ! sudo -n true 2>/dev/null; then \
-	      echo "Not root, and sudo needs a password: $(3) (or first: sudo apt-get install $(2))."; \
+	      echo "Not root, and no sudo without a password: $(3) (or first: sudo apt-get install $(2))."; \
 	    else ($$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null && \
 	          $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) </dev/null) \
 	         || echo "apt-get failed: $(3)."; \

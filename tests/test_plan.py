@@ -98,8 +98,8 @@ def test_apt_never_asks_for_a_password(tmp_path, uid, sudo_ok):
     assert all(line.startswith("sudo -n ") for line in logged if line.startswith("sudo")), logged
     installs = [line for line in logged if line.startswith("apt-get install")]
     if uid == 1000 and not sudo_ok:
-        assert result.stdout == ("Not root, and sudo needs a password: the fetch stage will download Fashion-MNIST "
-                                 "(or first: sudo apt-get install dataset-fashion-mnist).\n")
+        assert result.stdout == ("Not root, and no sudo without a password: the fetch stage will download "
+                                 "Fashion-MNIST (or first: sudo apt-get install dataset-fashion-mnist).\n")
         assert installs == []
     else:
         assert installs == ["apt-get install -y -qq dataset-fashion-mnist"], logged
