@@ -103,11 +103,11 @@ def test_the_closure_follows_from_package_imports():
 
 def test_dvc_reads_yaml_with_the_c_parser():
     """DVC parses params.yaml once per stage and dvc.lock twice per command, with ruamel.yaml's safe
-    loader: in pure Python that was most of a no-op ``dvc repro`` here. requirements.txt installs the C
+    loader: in pure Python that was most of a no-op ``dvc repro`` here. The lock installs the C
     parser (ruamel.yaml.clib), which ruamel.yaml 0.19 no longer pulls in."""
     from ruamel.yaml import YAML
 
-    assert YAML(typ="safe").Parser.__name__ == "CParser", "pip install -r requirements.txt (ruamel.yaml.clib)"
+    assert YAML(typ="safe").Parser.__name__ == "CParser", "make setup: requirements-cpu.txt (ruamel.yaml.clib)"
 
 
 # What the stages read and write while they run: every stage's main(), in this process, in one repository
