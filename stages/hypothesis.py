@@ -50,7 +50,9 @@ def main() -> None:
             log.info("%s: skipped, %s and %s are not both in train.models", name, a, b)
             continue
         (correct_a, raw_a), (correct_b, raw_b) = (correctness(predictions, m, seeds) for m in (a, b))
-        comparison = {**stats.compare(correct_a, correct_b, seeds, margin, confidence), "a": a, "b": b}
+        comparison = {**stats.compare(correct_a, correct_b, seeds, margin, confidence), "a": a, "b": b,
+                      # the research question decides; the others are secondary, at 95% each, unadjusted
+                      "role": "primary" if name == stats.PRIMARY else "secondary"}
         if raw_a is not None or raw_b is not None:  # a model without BatchNorm has no raw predictions
             raw = stats.compare(correct_a if raw_a is None else raw_a, correct_b if raw_b is None else raw_b,
                                 seeds, margin, confidence)
