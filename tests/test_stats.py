@@ -213,3 +213,19 @@ def test_a_verdict_that_one_seed_decides_is_flagged():
     assert result["flips_without_seed"] == ["4"]
     assert "One seed decides the verdict" in sentence("transfer", {**result, "a": "x", "b": "y"})
     assert result["unseen_failure_rate"] == pytest.approx(1 - 0.05 ** (1 / 5))
+
+
+def test_the_calibration_models_draw_what_they_say():
+    """The generative model's options, on many seeds: a diverging arm keeps its expected accuracy (its
+    other runs shifted up), and correlated seed effects correlate the two arms' per-seed accuracies."""
+    from benchmarks.calibration import simulate
+
+    rng = np.random.default_rng(2)
+    a, b = simulate(rng, 4000, 0.02, 0.0, images=400, diverge=(0.1, 0.2))
+    acc_a, acc_b = a.mean(axis=1), b.mean(axis=1)
+    assert abs(acc_a.mean() - acc_b.mean()) < 0.005
+    assert 0.07 < np.mean(acc_a < np.median(acc_a) - 0.1) < 0.13, "about 10% of a's runs collapse"
+    a, b = simulate(rng, 1000, 0.02, 0.0, images=4000, seed_correlation=0.9)
+    assert np.corrcoef(a.mean(axis=1), b.mean(axis=1))[0, 1] > 0.5
+    a, b = simulate(rng, 1000, 0.02, 0.0, images=4000)
+    assert abs(np.corrcoef(a.mean(axis=1), b.mean(axis=1))[0, 1]) < 0.1
