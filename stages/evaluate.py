@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
+from tlstudy.config import read_params, setup_logging
 from tlstudy.data import load_splits
 from tlstudy.evaluation import classification_metrics
 from tlstudy.fsutil import atomic_file, write_json
 from tlstudy.models import RgbToBgr  # noqa: F401  (registered, for loading face-age ResNets)
-from tlstudy.config import read_params, setup_logging
 from tlstudy.training import seed_everything
 
 log = logging.getLogger("evaluate")

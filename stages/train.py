@@ -9,10 +9,10 @@ from pathlib import Path
 
 import tlstudy
 from dvclive import Live
+from tlstudy.config import read_params, setup_logging
 from tlstudy.data import load_splits, subset_file
 from tlstudy.fsutil import fingerprint
 from tlstudy.models import BACKBONE_FILE
-from tlstudy.config import read_params, setup_logging
 from tlstudy.provenance import environment
 from tlstudy.training import Resume, TrainConfig, save_model, train_choosing_learning_rate
 

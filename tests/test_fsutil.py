@@ -2,7 +2,6 @@ import hashlib
 import os
 
 import numpy as np
-
 import pytest
 
 from tlstudy.fsutil import atomic_dir, save_npz, write_json

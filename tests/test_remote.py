@@ -59,3 +59,40 @@ def test_a_connection_that_times_out_is_unreachable():
 def test_any_message_gives_one_line_even_none(stderr):
     line = explain(stderr, "store", "s3://b", None)
     assert line == "remote 'store' (s3://b): DVC failed without a message; run it again with -v to see DVC's log"
+
+
+def test_the_test_s3_server_starts_on_other_ports_when_one_is_taken_before_it_binds(tmp_path, monkeypatch):
+    """Another server takes the S3 port between the search for free ports and SeaweedFS's bind, and
+    answers as S3 does without credentials (403): SeaweedFS starts again on other ports, and the server
+    handed out is SeaweedFS, not the other one."""
+    import http.server
+    import threading
+
+    from tests import s3server
+
+    class Forbidden(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(403)
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    taken, searches, free_ports = other.server_address[1], [], s3server.free_ports
+
+    def first_search_finds_a_taken_port(n):
+        ports = free_ports(n)
+        if not searches:
+            ports[s3server.PORTS.index("s3.port")] = taken
+        searches.append(ports)
+        return ports
+
+    monkeypatch.setattr(s3server, "free_ports", first_search_finds_a_taken_port)
+    try:
+        with s3server.seaweedfs(tmp_path) as server:
+            assert len(searches) == 2 and server.endpoint == f"http://127.0.0.1:{searches[1][0]}" != taken
+            assert server.process.poll() is None
+            assert s3server.in_flight(server) >= 0, "SeaweedFS's own metrics page, with its gauges"
+    finally:
+        other.shutdown()
