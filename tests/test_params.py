@@ -203,3 +203,16 @@ def test_a_named_weights_file_is_listed_by_content(tmp_path):
     weights.unlink()
     result = stage(tmp_path, "stages.fetch", *args)
     assert result.returncode != 0 and "transfer.weights_file" in result.stderr
+
+
+@pytest.mark.parametrize("stage_module", ["stages.train", "stages.evaluate"])
+def test_editing_a_check_or_a_split_reruns_no_training(stage_module):
+    """The checks and their messages (params.py), and the split stage's rules (splits.py), are no code
+    dependency of train or evaluate: editing one re-runs no ResNet50. Fetch, which DVC runs on every
+    repro, still checks every param first."""
+    from tests.test_dvc_deps import import_closure, stages
+
+    closure = import_closure(stage_module)
+    assert "tlstudy/config.py" in closure
+    assert not {"tlstudy/params.py", "tlstudy/splits.py"} & closure
+    assert stages()["fetch"].get("always_changed") and "tlstudy/params.py" in import_closure("stages.fetch")
