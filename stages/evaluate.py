@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
+from tlstudy.config import read_params, setup_logging
 from tlstudy.data import load_splits
 from tlstudy.evaluation import classification_metrics
 from tlstudy.fsutil import atomic_file, write_json
 from tlstudy.models import RgbToBgr  # noqa: F401  (registered, for loading face-age ResNets)
-from tlstudy.params import load_params, setup_logging
 from tlstudy.training import predict, seed_everything
 
 log = logging.getLogger("evaluate")
@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
 
-    params = load_params()
+    params = read_params()  # checked by the fetch stage, which runs first on every repro
     # Deterministic kernels (train.deterministic): the same scores from the same model, every time.
     seed_everything(args.seed, params["train"].get("deterministic", True))
     data = load_splits(Path(args.processed), Path(args.split), args.seed)

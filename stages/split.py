@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from tlstudy import faces
-from tlstudy.data import subset_file
+from tlstudy.data import parse_examples_per_class, subset_file
 from tlstudy.fsutil import atomic_dir, save_npz, write_json
-from tlstudy.params import load_params, setup_logging, task_of
+from tlstudy.params import ParamsError, load_params, setup_logging, task_of
 from tlstudy.splits import (
-    parse_examples_per_class,
     split_by_family_ranges,
     split_by_group,
     split_stratified,
@@ -74,7 +73,7 @@ def main() -> None:
     counts = np.bincount(y[parts["train"]], minlength=len(class_names))
     if per_class is not None and counts.min() < per_class:
         scarce = int(counts.argmin())
-        raise SystemExit(f"params.yaml: examples_per_class is {per_class}, but class {class_names[scarce]!r} has "
+        raise ParamsError(f"params.yaml: examples_per_class is {per_class}, but class {class_names[scarce]!r} has "
                          f"{counts[scarce]} training images ({how}); use at most {counts.min()}, or 'all'")
 
     with atomic_dir(Path(args.out)) as tmp:

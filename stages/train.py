@@ -9,10 +9,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dvclive import Live
+from tlstudy.config import read_params, setup_logging
 from tlstudy.data import load_splits, subset_file
 from tlstudy.fsutil import fingerprint
 from tlstudy.models import BACKBONE_FILE
-from tlstudy.params import load_params, setup_logging
 from tlstudy.provenance import environment
 from tlstudy.training import Resume, TrainConfig, save_model, train_choosing_learning_rate
 
@@ -55,7 +55,7 @@ def main() -> None:
                         help="checkpoints of this run, kept until it completes: a killed run goes on from there")
     args = parser.parse_args()
     setup_logging()
-    params = load_params()
+    params = read_params()  # checked by the fetch stage, which runs first on every repro
 
     data = load_splits(Path(args.processed), Path(args.split), args.seed)
     config = TrainConfig.from_params(params, args.model)

@@ -77,7 +77,8 @@ def tiny_idx(tmp_path):
 
 # The plumbing profile: what the tests of review, remotes and sweeps run. MLP and CNN (the CNN-versus-
 # MLP comparison gives the verdict something to say), two seeds (an interval), the tiny sizes.
-PLUMBING = {"train.models": ["mlp", "cnn"], "train.seeds": [0, 1]}
+PLUMBING = {"train.models": ["mlp", "cnn"], "train.seeds": [0, 1],
+            "hypothesis.comparisons": {"cnn_vs_mlp": ["cnn", "mlp"]}}
 
 
 @contextmanager

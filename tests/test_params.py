@@ -36,8 +36,9 @@ CASES = [
     ({"train.seeds": []}, ["train.seeds", "at least one seed"]),
     ({"train.seeds": [0, 1, 1]}, ["train.seeds", "repeats a seed"]),
     ({"train.seeds": [0, -1]}, ["train.seeds", "non-negative integers"]),
-    ({"train.models": ["mlp", "resnet50"]}, ["'resnet50'", "not in the registry", "resnet50_scratch"]),
-    ({"train.models": ["mlp", "mlp"]}, ["train.models", "repeats a model"]),
+    ({"train.models": ["mlp", "resnet50"], "hypothesis.comparisons": {}},
+     ["'resnet50'", "not in the registry", "resnet50_scratch"]),
+    ({"train.models": ["mlp", "mlp"], "hypothesis.comparisons": {}}, ["train.models", "repeats a model"]),
     ({"models.mlp.units": 512, "models.mlp.width": 3}, ["models.mlp.width", "dropout, units", "remove it"]),
     ({"models.resnet50_scratch.frozen_epochs": 3}, ["models.resnet50_scratch.frozen_epochs", "random weights"]),
     ({"models.resnet50_tl.fine_tune": "conv6"}, ["models.resnet50_tl.fine_tune", "conv2"]),
@@ -60,11 +61,49 @@ CASES = [
     ({"data.task": "imagenet"}, ["data.task", "fashion_mnist, face_age"]),
     ({"transfer.source": "cifar"}, ["transfer.source", "mnist, imagenet, path"]),
     ({"transfer.source": "path"}, ["transfer.weights_file", "path"]),
+    # The verdict's own params: fractions, not points or percent (1 would make a 50-point gain "no
+    # practical difference"; 95 an interval of nothing), and comparisons of two models this run trains.
+    ({"hypothesis.margin": 1}, ["hypothesis.margin", "between 0 and 0.5", "0.01 for 1 point"]),
+    ({"hypothesis.margin": 0}, ["hypothesis.margin", "between 0 and 0.5"]),
+    ({"hypothesis.margin": 0.5}, ["hypothesis.margin", "between 0 and 0.5"]),
+    ({"hypothesis.margin": "1%"}, ["hypothesis.margin", "between 0 and 0.5"]),
+    ({"hypothesis.confidence": 95}, ["hypothesis.confidence", "between 0.5 and 1", "0.95"]),
+    ({"hypothesis.confidence": 1}, ["hypothesis.confidence", "between 0.5 and 1"]),
+    ({"hypothesis.confidence": 0.5}, ["hypothesis.confidence", "between 0.5 and 1"]),
+    ({"hypothesis.confidence": True}, ["hypothesis.confidence", "between 0.5 and 1"]),
+    ({"hypothesis.comparisons.transfer": ["resnet50_tll", "resnet50_scratch"]},
+     ["hypothesis.comparisons.transfer", "'resnet50_tll'", "not in the registry", "resnet50_tl,"]),
+    ({"train.models": ["mlp", "cnn", "resnet50_scratch", "resnet50_ft"]},
+     ["hypothesis.comparisons.transfer", "train.models lacks resnet50_tl;", "add it to train.models",
+      "-S '~hypothesis.comparisons.transfer'"]),
+    ({"hypothesis.comparisons.transfer": ["resnet50_tl", "resnet50_tl"]},
+     ["hypothesis.comparisons.transfer", "resnet50_tl with itself", "two different models"]),
+    ({"hypothesis.comparisons.transfer": ["resnet50_tl"]}, ["hypothesis.comparisons.transfer", "two models"]),
+    ({"hypothesis.comparisons": [["resnet50_tl", "resnet50_scratch"]]}, ["hypothesis.comparisons", "map each name"]),
+    ({"hypothesis": None}, ["hypothesis", "comparisons, margin and confidence"]),
 ]
 
 
 def test_the_default_params_pass():
     assert check_params(DEFAULT) == []
+
+
+@pytest.mark.parametrize("change", [
+    {"hypothesis.margin": 0.001, "hypothesis.confidence": 0.99},
+    {"hypothesis.margin": 0.49, "hypothesis.confidence": 0.51},
+    # the original study's setting, its comparisons narrowed to what it trains (README, "Other regimes")
+    {"train.models": ["mlp", "cnn"], "hypothesis.comparisons": {"cnn_vs_mlp": ["cnn", "mlp"]}},
+    {"train.models": ["mlp"], "hypothesis.comparisons": {}},  # no comparison asked for: none made
+], ids=["narrow", "wide", "mlp-cnn", "none"])
+def test_what_the_verdict_can_read_passes(change):
+    assert check_params(changed(change)) == []
+
+
+def test_every_comparison_of_an_untrained_model_is_named():
+    problems = check_params(changed({"train.models": ["mlp", "cnn"]}))
+    assert [p.split(" ", 1)[0] for p in problems] == ["hypothesis.comparisons.transfer",
+                                                      "hypothesis.comparisons.init_only"]
+    assert "train.models lacks resnet50_tl and resnet50_scratch;" in problems[0]
 
 
 @pytest.mark.parametrize("change, words", CASES, ids=[next(iter(c)) for c, _ in CASES])
@@ -73,6 +112,18 @@ def test_each_mistake_is_one_line_naming_key_and_fix(change, words):
     assert len(problems) == (4 if "image_size is 16" in words else 1), problems
     for problem in problems:
         assert "\n" not in problem and all(word in problem for word in words), problem
+
+
+def test_the_hypothesis_stage_stops_instead_of_skipping_the_research_question(tmp_path):
+    """A misspelt model in comparisons.transfer once skipped the question with an INFO line."""
+    write_params(tmp_path, {"hypothesis.comparisons.transfer": ["resnet50_tll", "resnet50_scratch"]})
+    result = stage(tmp_path, "stages.hypothesis", "--predictions", "p", "--split-summary", "s.json",
+                   "--out", "h.json", "--details", "c.json")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "params.yaml: hypothesis.comparisons.transfer names 'resnet50_tll', which is not in the registry; use one "
+        "of mlp, cnn, resnet50_scratch, resnet50_tl, resnet50_ft"]
+    assert not (tmp_path / "h.json").exists() and not (tmp_path / "c.json").exists()
 
 
 def test_the_table_matches_the_registry_and_the_schedule():
@@ -89,9 +140,13 @@ def test_the_table_matches_the_registry_and_the_schedule():
     assert SCHEDULE_OPTIONS == tuple(f.name for f in dataclasses.fields(TransferSchedule))
 
 
+# A proxy that refuses: a stage that tried the network here would fail at once, never wait on a time-out.
+NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+
+
 def stage(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": str(Path(sys.executable).parent)})
+                          env={"PYTHONPATH": str(ROOT), "PATH": str(Path(sys.executable).parent), **NO_NETWORK})
 
 
 def write_params(tmp_path: Path, changes: dict) -> None:
@@ -99,7 +154,7 @@ def write_params(tmp_path: Path, changes: dict) -> None:
 
 
 def test_the_first_stage_stops_before_anything_runs(tmp_path):
-    write_params(tmp_path, {"train.seeds": [], "train.models": ["mlp", "resnet"]})
+    write_params(tmp_path, {"train.seeds": [], "train.models": ["mlp", "resnet"], "hypothesis.comparisons": {}})
     result = stage(tmp_path, "stages.fetch", "--out", "data/raw", "--weights", "data/weights.json")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
@@ -127,12 +182,19 @@ def test_split_says_when_no_class_can_supply_the_examples_asked_for(tmp_path):
 
 
 def test_a_named_weights_file_is_listed_by_content(tmp_path):
-    """pretrain depends on fetch's listing: new weights under the same name re-run pretraining."""
+    """pretrain depends on fetch's listing: new weights under the same name re-run pretraining.
+    Fashion-MNIST's first file in data.source_dir is not the official one, so fetch stops there, after the
+    listing, on any machine: it never reaches the system copy or the download."""
     weights = tmp_path / "backbone.h5"
     weights.write_bytes(b"first weights")
-    write_params(tmp_path, {"transfer.source": "path", "transfer.weights_file": str(weights), "data.source_dir": "."})
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx/train-images-idx3-ubyte").write_bytes(b"not Fashion-MNIST")
+    write_params(tmp_path, {"transfer.source": "path", "transfer.weights_file": str(weights),
+                            "data.source_dir": "idx"})
     args = ("--out", "raw", "--weights", "weights.json")
-    stage(tmp_path, "stages.fetch", *args)  # Fashion-MNIST may be absent here: the listing comes first
+    result = stage(tmp_path, "stages.fetch", *args)
+    assert result.returncode == 1 and "train-images-idx3-ubyte: checksum mismatch" in result.stderr
+    assert "downloading" not in result.stderr
     listed = json.loads((tmp_path / "weights.json").read_text())
     assert listed["sha256"] == hashlib.sha256(b"first weights").hexdigest()
     weights.write_bytes(b"other weights")
@@ -141,3 +203,16 @@ def test_a_named_weights_file_is_listed_by_content(tmp_path):
     weights.unlink()
     result = stage(tmp_path, "stages.fetch", *args)
     assert result.returncode != 0 and "transfer.weights_file" in result.stderr
+
+
+@pytest.mark.parametrize("stage_module", ["stages.train", "stages.evaluate"])
+def test_editing_a_check_or_a_split_reruns_no_training(stage_module):
+    """The checks and their messages (params.py), and the split stage's rules (splits.py), are no code
+    dependency of train or evaluate: editing one re-runs no ResNet50. Fetch, which DVC runs on every
+    repro, still checks every param first."""
+    from tests.test_dvc_deps import import_closure, stages
+
+    closure = import_closure(stage_module)
+    assert "tlstudy/config.py" in closure
+    assert not {"tlstudy/params.py", "tlstudy/splits.py"} & closure
+    assert stages()["fetch"].get("always_changed") and "tlstudy/params.py" in import_closure("stages.fetch")

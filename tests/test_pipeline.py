@@ -142,7 +142,8 @@ def test_changing_the_pretraining_reruns_only_the_transfer_arm(repo):
 
 
 def test_adding_a_seed_trains_only_the_new_runs(repo):
-    set_params(repo, {"train.seeds": [0, 1], "train.models": ["mlp", "cnn"]})
+    set_params(repo, {"train.seeds": [0, 1], "train.models": ["mlp", "cnn"],
+                      "hypothesis.comparisons": {"cnn_vs_mlp": ["cnn", "mlp"]}})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
     assert stages_run(output) == {FETCH, "split", "train@mlp-1", "train@cnn-1", "evaluate@mlp-1", "evaluate@cnn-1",
                                   "hypothesis", "report"}

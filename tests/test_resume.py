@@ -79,7 +79,7 @@ def test_a_checkpoint_of_other_inputs_is_discarded(tmp_path):
     assert epochs.seen == [0, 1, 2, 3, 4] and history["epoch"] == [0, 1, 2, 3, 4]
 
 
-PLUMBING = {"train.models": ["mlp"], "examples_per_class": 1000, "epochs": 8}
+PLUMBING = {"train.models": ["mlp"], "hypothesis.comparisons": {}, "examples_per_class": 1000, "epochs": 8}
 
 
 @pytest.mark.slow

@@ -1,8 +1,10 @@
+import hashlib
+
 import numpy as np
 import pytest
-from sklearn.model_selection import train_test_split
 
-from tlstudy.splits import parse_examples_per_class, split_test_in_half, stratified_subset
+from tlstudy.data import Arrays, parse_examples_per_class, stratified_part
+from tlstudy.splits import split_test_in_half, stratified_subset
 
 
 @pytest.mark.parametrize("value, expected", [("all", None), ("ALL", None), (None, None), (10, 10), ("25", 25)])
@@ -34,14 +36,49 @@ def test_stratified_subset_all_and_too_many():
 
 
 def test_split_test_in_half_is_the_studys_split():
+    """The study's ``train_test_split(x, y, test_size=0.5, random_state=42)`` draws one permutation
+    with NumPy's legacy generator: the first half is the test split, the second the validation split.
+    Built here from that permutation, not from scikit-learn."""
     x = np.arange(10000)
     y = x % 10
     (x_val, y_val), (x_test, y_test) = split_test_in_half(x, y, 0.5, 42)
-    assert len(x_val) == len(x_test) == 5000
-    assert not set(x_val) & set(x_test)
-    _, expected_test = train_test_split(x, test_size=0.5, random_state=42)
-    np.testing.assert_array_equal(x_test, expected_test)
-    np.testing.assert_array_equal(y_test, expected_test % 10)
+    permutation = np.random.RandomState(42).permutation(10000)
+    np.testing.assert_array_equal(x_test, permutation[:5000])
+    np.testing.assert_array_equal(x_val, permutation[5000:])
+    np.testing.assert_array_equal(y_test, x_test % 10)
+    np.testing.assert_array_equal(y_val, x_val % 10)
+    (again, _), _ = split_test_in_half(x, y, 0.5, 42)
+    np.testing.assert_array_equal(again, x_val)
+    (other, _), _ = split_test_in_half(x, y, 0.5, 7)
+    assert set(other) != set(x_val), "another random_state, another split"
+
+
+# The indices the committed results were trained and validated on, recorded from the code that made
+# them: the one stratified rule (tlstudy.data.stratified_indices) must keep drawing exactly these.
+SUBSET_30_2_SEED0 = [2, 10, 29, 7, 18, 21]
+SUBSET_FASHION_100_SEED0_SHA256 = "c8cfb10d7a4e68d5c2a6a59105a50919774533c4eb8b8041370eb1a786cc7722"
+VALIDATION_14_3 = [0, 1, 3, 8, 9, 11, 12, 13]
+VALIDATION_5000_100_SHA256 = "9cccd4f7bea0edc1ac85e44ce7971fe7193024d6a9ee90e5866d6a8b25bb1e23"
+
+
+def sha256_of_indices(index: np.ndarray) -> str:
+    return hashlib.sha256(np.asarray(index, dtype=np.int64).tobytes()).hexdigest()
+
+
+def test_the_split_stages_subsets_are_the_ones_the_results_were_trained_on():
+    assert stratified_subset(np.arange(30) % 3, 2, seed=0).tolist() == SUBSET_30_2_SEED0
+    fashion = np.arange(60000) % 10  # 6,000 of each class, as Fashion-MNIST's training split
+    assert sha256_of_indices(stratified_subset(fashion, 100, seed=0)) == SUBSET_FASHION_100_SEED0_SHA256
+
+
+def test_the_validation_budget_is_the_one_the_results_were_validated_on():
+    """Up to 3 per class, all of a smaller class (class 1 has 2), in their original order."""
+    y = np.array([2, 2, 0, 1, 2, 2, 2, 0, 1, 2, 2, 0, 0, 0])
+    part = stratified_part(Arrays(np.arange(len(y)), y), 3)
+    assert part.x.tolist() == VALIDATION_14_3
+    assert np.bincount(part.y).tolist() == [3, 2, 3]
+    y = np.random.default_rng(1).integers(0, 10, 5000)
+    assert sha256_of_indices(stratified_part(Arrays(np.arange(5000), y), 100).x) == VALIDATION_5000_100_SHA256
 
 
 def face_params(fmt="csv", families=None):

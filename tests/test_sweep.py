@@ -1,13 +1,54 @@
-"""The sweep's collection and shards on constructed `dvc exp show --json` data (real experiments, run
-sharded on two workers and collected through a remote: tests/test_team.py)."""
+"""The sweep's collection and shards on constructed `dvc exp show --json` and `dvc queue status` data
+(real experiments, run sharded on two workers and collected through a remote: tests/test_team.py).
+DVC itself never runs here: every test gets a fake in its place, in an empty directory, so no test
+reads the queue or the experiments of the directory it was started from."""
 
+import json
+import subprocess
 
 import pytest
 
-from tlstudy.sweep import collect, parse_exp_show, regimes, tables, verdict_table
+import tlstudy.sweep
+from tlstudy.sweep import collect, parse_exp_show, queue_grid, regimes, tables, verdict_table
 
 
-def exp(name, examples, epochs, delta, low, high, verdict, failed=False, learning_rate=0.001, trained=None):
+class FakeDvc:
+    """Answers `dvc queue status`, `dvc queue logs ID` and `dvc exp run --queue`, as DVC 3.67 words them;
+    any other command fails the test."""
+
+    def __init__(self):
+        self.queue = []  # (task id, name, status)
+        self.logs = {}  # task id -> log text
+        self.calls = []
+
+    def __call__(self, *args, check=True, stdout=True, stderr=True):
+        self.calls.append(args)
+        if args[:2] == ("queue", "status"):
+            order = ("Running", "Queued", "Failed", "Success")  # DVC lists the tasks by status, in this order
+            rows = [f"{task}  {name}  12:32 AM   {status}"
+                    for task, name, status in sorted(self.queue, key=lambda row: order.index(row[2]))]
+            text = "\n".join(["Task     Name    Created    Status", *rows]) if rows else \
+                "No experiment tasks in the queue."
+            return subprocess.CompletedProcess(args, 0, f"{text}\n\nWorker status: 0 active, 1 idle\n", "")
+        if args[:2] == ("queue", "logs"):
+            return subprocess.CompletedProcess(args, 0, self.logs.get(args[2], ""), "")
+        if args[:3] == ("exp", "run", "--queue"):
+            name = args[args.index("-n") + 1]
+            self.queue.append((f"{len(self.queue) + 1:07x}", name, "Queued"))
+            return subprocess.CompletedProcess(args, 0, f"Queued experiment '{name}' for future execution.\n", "")
+        raise AssertionError(f"unexpected dvc {' '.join(args)}")
+
+
+@pytest.fixture(autouse=True)
+def fake_dvc(monkeypatch, tmp_path):
+    fake = FakeDvc()
+    monkeypatch.setattr(tlstudy.sweep, "dvc", fake)
+    monkeypatch.chdir(tmp_path)
+    return fake
+
+
+def exp(name, examples, epochs, delta, low, high, verdict, failed=False, learning_rate=0.001, trained=None,
+        task=None):
     summary = {m: {"seeds": 3, "accuracy_mean": 0.6 + d, "accuracy_min": 0.55 + d, "accuracy_median": 0.6 + d,
                    "accuracy_max": 0.65 + d} for m, d in (("resnet50_scratch", 0.0), ("resnet50_tl", delta))}
     hypothesis = {"transfer": {"verdict": verdict, "delta": delta, "ci_low": low, "ci_high": high, "margin": 0.01,
@@ -18,8 +59,11 @@ def exp(name, examples, epochs, delta, low, high, verdict, failed=False, learnin
     data = None if failed else {"params": {"params.yaml": {"data": params}},
                                 "metrics": {"metrics/models.json": {"data": summary},
                                             "metrics/comparisons.json": {"data": hypothesis}}}
-    return {"revs": [{"rev": f"rev-{name}", "name": name, "data": data, "error": None}],
-            "executor": {"state": "failed" if failed else "success"}, "name": name}
+    executor = {"state": "failed" if failed else "success"}
+    if task:  # a run from the queue: DVC names its task (the stash commit); a failed run's rev is that commit
+        executor["local"] = {"task_id": task, "returncode": 255 if failed else 0}
+    rev = task if task and failed else f"rev-{name}-{task or ''}"
+    return {"revs": [{"rev": rev, "name": name, "data": data, "error": None}], "executor": executor, "name": name}
 
 
 EXP_SHOW = [{"rev": "workspace", "name": None, "data": {}, "experiments": None},
@@ -114,3 +158,49 @@ def test_failures_reported_by_other_shards_join_the_collected_ones(tmp_path):
     result = collect(tmp_path / "out", EXP_SHOW, failed_reports=[shard / "failed.md"])
     assert result["failed"] == ["broken", "n7000-e1"]
     assert "## n7000-e1\n\n```\nsplit: class 'sandal' has 6000" in (tmp_path / "out/failed.md").read_text()
+
+
+# As DVC 3.67 showed them in a repository where n10-e3 failed, then ran again and succeeded.
+FIRST, AGAIN = "21972f5c4c8581c87b59875e41848f58a79cc179", "f7b5c4cdec04879466f7c91d4963d59452da08c1"
+RERUN = [{"rev": "abc123", "name": "main", "data": {}, "experiments": [
+    exp("n10-e3", 10, 3, 0.10, 0.05, 0.15, 1, task=AGAIN),
+    exp("n10-e3", 10, 3, 0, 0, 0, 0, failed=True, task=FIRST),
+    exp("n100-e3", 100, 3, 0.04, 0.01, 0.07, 1)]}]
+
+
+@pytest.mark.parametrize("queued, failed", [
+    ({AGAIN[:7]: "n10-e3"}, []),  # the re-run's sweep: its own task succeeded
+    ({FIRST[:7]: "n10-e3"}, ["n10-e3"]),  # the first sweep's record: its task failed
+    (None, ["n10-e3"]),  # no record (a collector): what `dvc exp show` marks failed
+], ids=["rerun", "first", "no-record"])
+def test_a_regime_that_failed_and_then_succeeded_is_collected(fake_dvc, tmp_path, queued, failed):
+    """`dvc queue status` keeps the failed task of n10-e3 beside the successful one, under the same name."""
+    fake_dvc.queue = [(FIRST[:7], "n10-e3", "Failed"), (AGAIN[:7], "n10-e3", "Success")]
+    fake_dvc.logs = {FIRST[:7]: "ERROR: failed to reproduce 'split'"}
+    out = tmp_path / "sweep"
+    if queued is not None:
+        out.mkdir()
+        (out / "queued.json").write_text(json.dumps(queued))
+    result = collect(out, RERUN)
+    assert result == {"experiments": 2, "failed": failed}
+    accuracy = (out / "accuracy.csv").read_text()
+    assert accuracy.count("n10-e3,") == 2 and "0.7" in accuracy, "the successful run, both models"
+    report = (out / "failed.md").read_text()
+    assert report.endswith("none\n") if not failed else "## n10-e3\n\n```\nERROR: failed to reproduce" in report
+
+
+def test_a_task_that_failed_only_in_the_queue_is_this_sweeps_failure(fake_dvc, tmp_path):
+    """A failed queued run that `dvc exp show` lists without its state: the queue names it by task id."""
+    fake_dvc.queue = [("0000001", "n1-e3", "Failed"), (FIRST[:7], "n10-e3", "Failed"),
+                      ("0000002", "n100-e3", "Success")]
+    (tmp_path / "queued.json").write_text(json.dumps({FIRST[:7]: "n10-e3", "0000002": "n100-e3"}))
+    shown = [{**RERUN[0], "experiments": RERUN[0]["experiments"][2:]}]  # n100-e3 alone
+    assert collect(tmp_path, shown)["failed"] == ["n10-e3"], "n1-e3 is another sweep's task"
+
+
+def test_queueing_records_the_new_tasks_not_older_ones_of_the_same_name(fake_dvc):
+    fake_dvc.queue = [(FIRST[:7], "n10-e3", "Failed")]
+    tasks = queue_grid([("10", "3"), ("100", "3")], ["train.seeds=[0]"])
+    assert tasks == {"0000002": "n10-e3", "0000003": "n100-e3"}
+    assert fake_dvc.calls[1] == ("exp", "run", "--queue", "-n", "n10-e3", "-S", "examples_per_class=10",
+                                 "-S", "epochs=3", "-S", "train.seeds=[0]")

@@ -51,13 +51,38 @@ def load_splits(processed: Path, split_dir: Path, seed: int | None = None) -> Sp
     )
 
 
+def parse_examples_per_class(value) -> int | None:
+    """``all`` (or null) means the whole set: None. Otherwise a positive integer."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n <= 0 or str(value).strip() != str(n):
+        raise ValueError(f"examples_per_class must be a positive integer or 'all', got {value!r}")
+    return n
+
+
+def stratified_indices(y: np.ndarray, examples_per_class: int, seed: int, shuffle: bool) -> np.ndarray:
+    """The one rule for every stratified subset: with a generator seeded by ``seed``, class by class in
+    label order, ``examples_per_class`` indices drawn without replacement (every one of a smaller class).
+    Returned in an order drawn next from the same generator (``shuffle``), or sorted.
+
+    The split stage's training subsets (``tlstudy.splits.stratified_subset``) and the validation budget
+    (``stratified_part``) both come from here; tests/test_splits.py pins the indices of both, since the
+    committed results were trained on them."""
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(members, size=min(examples_per_class, len(members)), replace=False)
+              for members in (np.flatnonzero(y == label) for label in np.unique(y))]
+    index = np.concatenate(chosen)
+    return rng.permutation(index) if shuffle else np.sort(index)
+
+
 def stratified_part(part: Arrays, examples_per_class: int | None, seed: int = 0) -> Arrays:
     """A fixed stratified subset: up to ``examples_per_class`` of each class (all of a smaller
     class), drawn with ``seed``, in their original order; ``None`` returns ``part`` itself."""
     if examples_per_class is None:
         return part
-    rng = np.random.default_rng(seed)
-    chosen = [rng.choice(members, size=min(examples_per_class, len(members)), replace=False)
-              for members in (np.flatnonzero(part.y == label) for label in np.unique(part.y))]
-    index = np.sort(np.concatenate(chosen))
+    index = stratified_indices(part.y, examples_per_class, seed, shuffle=False)
     return Arrays(part.x[index], part.y[index])

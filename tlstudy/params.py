@@ -1,17 +1,18 @@
-"""Reading ``params.yaml`` once, at a stage's entry point, and checking it before anything runs.
+"""Checking ``params.yaml`` before anything runs.
 
-Every stage loads the params through ``load_params``, which checks them all (not only the stage's
-own), so a mistake stops the first stage DVC runs, ``fetch``, before any training: one line per
-problem, naming the key and the fix. This module imports no TensorFlow, so the check costs
-nothing on a ``dvc repro`` that has nothing to do.
+Every stage but train and evaluate loads the params through ``load_params``, which checks them all
+(not only the stage's own), so a mistake stops the first stage DVC runs, ``fetch`` (run on every
+repro), before any training: one line per problem, naming the key and the fix. Train and evaluate
+read them with ``tlstudy.config.read_params``, so that editing a check or its message here re-runs
+none of them. This module imports no TensorFlow, so the check costs nothing on a ``dvc repro`` that
+has nothing to do.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-import yaml
+from tlstudy.config import FINE_TUNE, read_params, setup_logging  # noqa: F401  (setup_logging: for the stages)
 
 TASKS = ("fashion_mnist", "face_age")
 TRANSFER_SOURCES = ("mnist", "imagenet", "path")
@@ -29,34 +30,27 @@ MODEL_OPTIONS = {
 }
 PRETRAINED = ("resnet50_tl", "resnet50_ft", "resnet50_lp")
 SCHEDULE_OPTIONS = ("frozen_epochs", "fine_tune", "finetune_lr_factor")
-# none: the backbone stays frozen for the whole budget (a linear probe); otherwise what unfreezes.
-FINE_TUNE = ("none", "all", "conv2", "conv3", "conv4", "conv5")
 
 
-class ParamsError(ValueError):
-    """params.yaml asks for something the pipeline cannot do; the message names the key and the fix."""
+class ParamsError(SystemExit):
+    """params.yaml asks for something the pipeline cannot do; the message names the key and the fix.
+    A SystemExit: a stage that raises it prints the message alone, with no traceback, and exits 1."""
 
 
-def load_params(path: str | Path = "params.yaml", check: bool = True) -> dict:
+def load_params(path: str | Path = "params.yaml") -> dict:
     """The params, checked (``check_params``): a stage stops with one line per problem."""
-    with open(path) as f:
-        params = yaml.safe_load(f)
-    if check:
-        problems = check_params(params)
-        if problems:
-            raise SystemExit("\n".join(f"{path}: {problem}" for problem in problems))
+    params = read_params(path)
+    problems = check_params(params)
+    if problems:
+        raise ParamsError("\n".join(f"{path}: {problem}" for problem in problems))
     return params
-
-
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
 def task_of(params: dict) -> str:
     """``data.task``, checked: which dataset the pipeline runs on."""
     task = (params.get("data") or {}).get("task", "fashion_mnist")
     if task not in TASKS:
-        raise ValueError(f"data.task must be one of {', '.join(TASKS)}, got {task!r}")
+        raise ParamsError(f"params.yaml: data.task is {task!r}; use one of {', '.join(TASKS)}")
     return task
 
 
@@ -158,4 +152,44 @@ def check_params(params: dict) -> list[str]:
     elif source == "path" and not (params.get("transfer") or {}).get("weights_file"):
         problems.append("transfer.source is 'path' but transfer.weights_file is empty; "
                         "give the weights file's path")
+    return problems + check_hypothesis(params.get("hypothesis"), models)
+
+
+def _number_within(value, low: float, high: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low < value < high
+
+
+def check_hypothesis(hypothesis, models: list) -> list[str]:
+    """The verdict's own params: a margin and a confidence on the scale stats.compare reads (fractions,
+    not points or percent), and comparisons of two different models that this run trains. A comparison
+    of a model not trained is an error, never a skip: a misspelt name would drop the research question."""
+    if not isinstance(hypothesis, dict):
+        return [f"hypothesis is {hypothesis!r}; give its comparisons, margin and confidence (see params.yaml)"]
+    problems = []
+    margin, confidence = hypothesis.get("margin"), hypothesis.get("confidence")
+    if not _number_within(margin, 0, 0.5):
+        problems.append(f"hypothesis.margin is {margin!r}; use a fraction of accuracy between 0 and 0.5, "
+                        "e.g. 0.01 for 1 point")
+    if not _number_within(confidence, 0.5, 1):
+        problems.append(f"hypothesis.confidence is {confidence!r}; use a probability between 0.5 and 1, "
+                        "e.g. 0.95")
+    comparisons = hypothesis.get("comparisons")
+    if comparisons is None:
+        comparisons = {}
+    if not isinstance(comparisons, dict):
+        return problems + [f"hypothesis.comparisons is {comparisons!r}; map each name to two models, "
+                           "e.g. transfer: [resnet50_tl, resnet50_scratch]"]
+    for name, pair in comparisons.items():
+        key = f"hypothesis.comparisons.{name}"
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(m, str) for m in pair)):
+            problems.append(f"{key} is {pair!r}; name two models, [a, b], to compare a minus b")
+        elif pair[0] == pair[1]:
+            problems.append(f"{key} compares {pair[0]} with itself; name two different models")
+        elif unknown := [m for m in pair if m not in MODEL_OPTIONS]:
+            problems.append(f"{key} names {', '.join(map(repr, unknown))}, which is not in the registry; "
+                            f"use one of {', '.join(MODEL_OPTIONS)}")
+        elif untrained := [m for m in pair if m not in models]:
+            problems.append(f"{key} compares {pair[0]} and {pair[1]}, but train.models lacks "
+                            f"{' and '.join(untrained)}; add it to train.models, or drop the comparison "
+                            f"(-S '~{key}')")
     return problems

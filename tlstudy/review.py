@@ -15,21 +15,13 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
+from tlstudy.dvccli import dvc
 from tlstudy.stats import VERDICT_WORDS
 from tlstudy.vega import to_png
 
 HYPOTHESIS = "metrics/hypothesis.json"
-
-
-def dvc(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"dvc {' '.join(args)} failed:\n{result.stderr[-2000:]}")
-    return result.stdout
 
 
 def revisions(base: str, head: str) -> list[str]:
@@ -89,9 +81,9 @@ def render_plots(plots_diff: dict, out: Path) -> list[str]:
 def write_comment(base: str, head: str, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     revs = revisions(base, head)
-    metrics_diff = json.loads(dvc("metrics", "diff", "--all", "--json", *revs) or "{}")
-    table = dvc("metrics", "diff", "--md", *revs)
-    plots = json.loads(dvc("plots", "diff", "--json", "-o", str(out / "dvc_plots"), *revs))
+    metrics_diff = json.loads(dvc("metrics", "diff", "--all", "--json", *revs).stdout or "{}")
+    table = dvc("metrics", "diff", "--md", *revs).stdout
+    plots = json.loads(dvc("plots", "diff", "--json", "-o", str(out / "dvc_plots"), *revs).stdout)
     lines = [f"## Does pretraining pay? `{head}` against `{base}`", "", "### Verdicts", "",
              *verdict_lines(metrics_diff), "", "### Metrics", "", table.strip() or "no metric changed", "",
              "## Plots", "", *render_plots(plots, out)]

@@ -5,18 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-
-def parse_examples_per_class(value) -> int | None:
-    """``all`` (or null) means the whole training set: None. Otherwise a positive integer."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
-        return None
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n <= 0 or str(value).strip() != str(n):
-        raise ValueError(f"examples_per_class must be a positive integer or 'all', got {value!r}")
-    return n
+from tlstudy.data import stratified_indices
 
 
 def split_test_in_half(x: np.ndarray, y: np.ndarray, test_size: float, random_state: int):
@@ -27,7 +16,8 @@ def split_test_in_half(x: np.ndarray, y: np.ndarray, test_size: float, random_st
 
 
 def stratified_subset(y: np.ndarray, examples_per_class: int | None, seed: int) -> np.ndarray:
-    """Indices of ``examples_per_class`` examples of every class, drawn with ``seed``, in a shuffled order.
+    """Indices of ``examples_per_class`` examples of every class, drawn with ``seed``, in a shuffled order
+    (the rule of ``tlstudy.data.stratified_indices``).
 
     ``None`` returns every index. A class with fewer examples than asked for is an error,
     since a silently smaller class would bias the comparison.
@@ -35,15 +25,12 @@ def stratified_subset(y: np.ndarray, examples_per_class: int | None, seed: int) 
     y = np.asarray(y)
     if examples_per_class is None:
         return np.arange(len(y))
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for label in np.unique(y):
-        members = np.flatnonzero(y == label)
-        if len(members) < examples_per_class:
-            raise ValueError(f"class {label} has {len(members)} training examples, fewer than "
-                             f"examples_per_class={examples_per_class}; lower it or use 'all'")
-        chosen.append(rng.choice(members, size=examples_per_class, replace=False))
-    return rng.permutation(np.concatenate(chosen))
+    labels, counts = np.unique(y, return_counts=True)
+    if counts.min() < examples_per_class:
+        label, count = labels[counts.argmin()], counts.min()
+        raise ValueError(f"class {label} has {count} training examples, fewer than "
+                         f"examples_per_class={examples_per_class}; lower it or use 'all'")
+    return stratified_indices(y, examples_per_class, seed, shuffle=True)
 
 
 def family_number(family: str) -> int:

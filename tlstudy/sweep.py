@@ -8,8 +8,9 @@
     python -m tlstudy.sweep collect --pull origin --failed 'sweep-*/failed.md' --out sweep
 
 ``run`` queues the cross product (or with ``--shard i/n`` every n-th regime of it, from the i-th),
-each experiment named by its regime, with ``dvc exp run --queue`` and runs the queue with
-``dvc exp run --run-all``; a failing experiment does not stop the others. With ``--push`` each
+each experiment named by its regime, with ``dvc exp run --queue``, records the queue's id of each
+task in ``<out>/queued.json``, and runs the queue with ``dvc exp run --run-all``; a failing
+experiment does not stop the others. With ``--push`` each
 finished experiment goes to that git remote with ``dvc exp push`` (its outputs to the default DVC
 remote), and the shard's failures stay in its ``failed.md``. ``collect --pull`` first pulls every
 experiment of the current commit from the git remote, and ``--failed`` adds other shards' failures.
@@ -19,7 +20,11 @@ experiment of the current commit from the git remote, and ``--failed`` adds othe
 data-efficiency plot (test accuracy against examples per class, one line per model, spread over
 seeds), the transfer delta with its interval against examples per class for each epoch budget, a
 Markdown table marking where the verdict changes, CSVs of the same numbers, and ``failed.md`` with
-each failed experiment's name and the end of its log.
+each failed experiment's name and the end of its log. The failures are this sweep's own: the tasks
+that ``run`` recorded in ``queued.json``, matched by task id (a regime's name is the same on every
+run, and ``dvc queue status`` keeps a failed task until it is removed, so a regime that failed once
+and then succeeded would otherwise count as failed); with no record, those ``dvc exp show`` marks
+as failed. A failure never hides a successful experiment: each experiment counts by its own state.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import glob
 import json
 import logging
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +44,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tlstudy.dvccli import dvc  # noqa: E402
 from tlstudy.explore import save_figure  # noqa: E402
-from tlstudy.fsutil import atomic_file  # noqa: E402
+from tlstudy.fsutil import atomic_file, write_json  # noqa: E402
 from tlstudy.params import setup_logging  # noqa: E402
 from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 
@@ -52,6 +57,8 @@ KNOBS = ("epochs", "examples_per_class")
 EXP_SHOW_COLUMNS = ("--drop", ".*", "--keep", "Experiment|epochs$|examples_per_class$|.*verdict$")
 # Each experiment's details, read from its commit (`dvc exp show` carries only the declared metrics).
 MODELS, COMPARISONS = "metrics/models.json", "metrics/comparisons.json"
+# Under --out: the queue's task id of each experiment `run` queued, id -> name.
+QUEUED = "queued.json"
 
 
 @dataclass
@@ -61,10 +68,7 @@ class Experiment:
     params: dict
     metrics: dict  # metrics file path -> its content
     failed: bool
-
-
-def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=check)
+    task: str = ""  # the queue's task id (its stash commit), where DVC ran it from the queue
 
 
 def regimes(examples: list[str], epochs: list[str], shard: str = "1/1") -> list[tuple[str, str]]:
@@ -85,7 +89,9 @@ def regime_name(examples: str, epochs: str) -> str:
     return f"n{examples}-e{epochs}"
 
 
-def queue_grid(pairs: list[tuple[str, str]], extra: list[str] = ()) -> list[str]:
+def queue_grid(pairs: list[tuple[str, str]], extra: list[str] = ()) -> dict[str, str]:
+    """Queue each regime; return the queue's task id of each: id -> name (the tasks new in the queue)."""
+    before = set(queue_status())
     names = []
     for examples, epochs in pairs:
         name = regime_name(examples, epochs)
@@ -94,7 +100,11 @@ def queue_grid(pairs: list[tuple[str, str]], extra: list[str] = ()) -> list[str]
             args += ["-S", override]
         print(dvc(*args).stdout, end="")
         names.append(name)
-    return names
+    new = {name: task for task, (name, _) in queue_status().items() if task not in before}
+    if sorted(new) != sorted(names):
+        raise SystemExit(f"queued {', '.join(names)}, but `dvc queue status` shows {', '.join(new) or 'none'} as "
+                         "new tasks: run the sweep again once nothing else is queueing experiments here")
+    return {new[name]: name for name in names}
 
 
 def push_experiments(names: list[str], git_remote: str) -> list[str]:
@@ -141,7 +151,7 @@ def sweep_cost(pairs: list[tuple[str, str]], stages: set[str]) -> tuple[float, f
 
 def run_queue(jobs: int = 1) -> int:
     """Run every queued experiment; the return code is non-zero if any failed, the others still run."""
-    return subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--run-all", "-j", str(jobs)]).returncode
+    return dvc("exp", "run", "--run-all", "-j", str(jobs), check=False, stdout=False, stderr=False).returncode
 
 
 def parse_exp_show(exp_show: list) -> list[Experiment]:
@@ -156,26 +166,40 @@ def parse_exp_show(exp_show: list) -> list[Experiment]:
             exp_range = {"name": baseline.get("name") or baseline["rev"][:7], "revs": [baseline]}
             baseline = {**baseline, "experiments": [exp_range, *(baseline.get("experiments") or [])]}
         for exp_range in baseline.get("experiments") or []:
-            failed = (exp_range.get("executor") or {}).get("state") == "failed"
+            executor = exp_range.get("executor") or {}
+            failed = executor.get("state") == "failed"
             revs = exp_range.get("revs") or [{}]
             state = revs[0]
             data = state.get("data") or {}
             params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
             metrics = {path: value.get("data") or {} for path, value in (data.get("metrics") or {}).items()}
             name = exp_range.get("name") or state.get("name") or state.get("rev", "?")
+            task = (executor.get("local") or {}).get("task_id") or ""
             experiments.append(Experiment(name, state.get("rev", ""), params, metrics,
-                                          failed or bool(state.get("error"))))
+                                          failed or bool(state.get("error")), task))
     return experiments
 
 
-def failed_queue_tasks() -> list[str]:
-    """Names of queued experiments that failed, from ``dvc queue status``."""
-    names = []
+def queue_status() -> dict[str, tuple[str, str]]:
+    """Every task in ``dvc queue status``: its id (the first 7 digits of its stash commit) -> (name,
+    status). The name is the second column: a sweep's names have no spaces."""
+    tasks = {}
     for line in dvc("queue", "status", check=False).stdout.splitlines():
         fields = line.split()
-        if len(fields) >= 2 and fields[-1] == "Failed":
-            names.append(fields[1])
-    return names
+        if len(fields) >= 4 and fields[-1] in ("Queued", "Running", "Success", "Failed") and fields[0] != "Task":
+            tasks[fields[0]] = (fields[1], fields[-1])
+    return tasks
+
+
+def failed_tasks(experiments: list[Experiment], tasks: dict[str, str] | None) -> dict[str, str]:
+    """The sweep's failures: task id -> name. With ``tasks`` (what ``run`` queued: id -> name), those of
+    them that ``dvc exp show`` or ``dvc queue status`` marks as failed; without, every experiment that
+    ``dvc exp show`` marks as failed (a failed queued run's rev is its task's stash commit)."""
+    shown = {(e.task or e.rev)[:7]: e.name for e in experiments if e.failed and (e.task or e.rev)}
+    if tasks is None:
+        return shown
+    queue = {task: name for task, (name, status) in queue_status().items() if status == "Failed"}
+    return {task: name for task, name in tasks.items() if task in shown or task in queue}
 
 
 def flatten(params: dict, prefix: str = "") -> dict:
@@ -346,25 +370,25 @@ def failed_elsewhere(reports: list[Path]) -> dict[str, str]:
 def collect(out: Path, exp_show: list | None = None, revs: list[str] = (), failed_reports: list[Path] = ()) -> dict:
     """Write the sweep's figures and tables under ``out``; return counts of what was collected.
     ``revs``: the commits whose experiments to collect (default: the current one);
-    ``failed_reports``: other shards' ``failed.md``, whose failures join this one's."""
+    ``failed_reports``: other shards' ``failed.md``, whose failures join this one's.
+    This sweep's tasks are those ``run`` recorded in ``out/queued.json``, if it is there."""
     if exp_show is None:
         exp_show = json.loads(dvc("exp", "show", "--json", *(a for rev in revs for a in ("--rev", rev))).stdout)
     experiments = parse_exp_show(exp_show)
     load_details(experiments)
     out.mkdir(parents=True, exist_ok=True)
-    # A failed queued run can show in `dvc exp show` without its state; the queue knows it failed.
+    tasks = json.loads((out / QUEUED).read_text()) if (out / QUEUED).exists() else None
+    own = failed_tasks(experiments, tasks)
     elsewhere = failed_elsewhere(list(failed_reports))
-    failed = sorted({e.name for e in experiments if e.failed} | set(failed_queue_tasks()) | set(elsewhere))
-    for e in experiments:
-        e.failed = e.failed or e.name in failed
+    failed = sorted(set(own.values()) | set(elsewhere))
     with atomic_file(out / "failed.md") as f:
         f.write("# Failed experiments\n\n" + ("none\n" if not failed else ""))
+        for task, name in sorted(own.items(), key=lambda item: item[1]):
+            logs = dvc("queue", "logs", task, check=False)
+            f.write(f"## {name}\n\n```\n{(logs.stdout + logs.stderr)[-3000:]}\n```\n\n")
+        for name, section in sorted(elsewhere.items()):
+            f.write(f"## {name}\n\n{section}\n\n")
         for name in failed:
-            if name in elsewhere:
-                f.write(f"## {name}\n\n{elsewhere[name]}\n\n")
-            else:
-                logs = dvc("queue", "logs", name, check=False)
-                f.write(f"## {name}\n\n```\n{(logs.stdout + logs.stderr)[-3000:]}\n```\n\n")
             log.warning("experiment %s failed; its log is in %s", name, out / "failed.md")
     accuracy, comparisons = tables(experiments)
     if len(accuracy):
@@ -409,10 +433,11 @@ def main() -> None:
     if args.command == "run":
         pairs = regimes(args.examples.split(","), args.epochs.split(","), args.shard)
         confirm_cost(pairs, args.confirm_hours, args.yes, ask=input if sys.stdin.isatty() else None)
-        names = queue_grid(pairs, args.set)
+        tasks = queue_grid(pairs, args.set)
+        write_json(Path(args.out) / QUEUED, tasks)
         run_queue(args.jobs)
         if args.push:
-            push_experiments(names, args.push)
+            push_experiments(list(tasks.values()), args.push)
     elif args.pull:
         dvc("exp", "pull", args.pull)  # every experiment of the current commit, outputs from the DVC remote
     reports = sorted({Path(path) for pattern in getattr(args, "failed", []) for path in glob.glob(pattern)})

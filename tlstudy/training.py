@@ -16,11 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from tlstudy.batchnorm import recalibrate_batchnorm
-from tlstudy.data import Arrays, Splits, stratified_part
+from tlstudy.config import FINE_TUNE
+from tlstudy.data import Arrays, Splits, parse_examples_per_class, stratified_part
 from tlstudy.fsutil import atomic_dir
 from tlstudy.models import BACKBONE, FEATURES, HEAD, build_model, model_spec
-from tlstudy.params import FINE_TUNE
-from tlstudy.splits import parse_examples_per_class
 
 log = logging.getLogger(__name__)
 
