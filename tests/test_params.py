@@ -73,7 +73,7 @@ CASES = [
     ({"hypothesis.confidence": True}, ["hypothesis.confidence", "between 0.5 and 1"]),
     ({"hypothesis.comparisons.transfer": ["resnet50_tll", "resnet50_scratch"]},
      ["hypothesis.comparisons.transfer", "'resnet50_tll'", "not in the registry", "resnet50_tl,"]),
-    ({"train.models": ["mlp", "cnn", "resnet50_scratch", "resnet50_ft"]},
+    ({"train.models": ["mlp", "cnn", "resnet50_scratch", "resnet50_ft", "resnet50_lp"]},
      ["hypothesis.comparisons.transfer", "train.models lacks resnet50_tl;", "add it to train.models",
       "-S '~hypothesis.comparisons.transfer'"]),
     ({"hypothesis.comparisons.transfer": ["resnet50_tl", "resnet50_tl"]},
@@ -102,7 +102,8 @@ def test_what_the_verdict_can_read_passes(change):
 def test_every_comparison_of_an_untrained_model_is_named():
     problems = check_params(changed({"train.models": ["mlp", "cnn"]}))
     assert [p.split(" ", 1)[0] for p in problems] == ["hypothesis.comparisons.transfer",
-                                                      "hypothesis.comparisons.init_only"]
+                                                      "hypothesis.comparisons.init_only",
+                                                      "hypothesis.comparisons.linear_probe"]
     assert "train.models lacks resnet50_tl and resnet50_scratch;" in problems[0]
 
 
@@ -122,7 +123,7 @@ def test_the_hypothesis_stage_stops_instead_of_skipping_the_research_question(tm
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "params.yaml: hypothesis.comparisons.transfer names 'resnet50_tll', which is not in the registry; use one "
-        "of mlp, cnn, resnet50_scratch, resnet50_tl, resnet50_ft"]
+        "of mlp, cnn, resnet50_scratch, resnet50_tl, resnet50_ft, resnet50_lp"]
     assert not (tmp_path / "h.json").exists() and not (tmp_path / "c.json").exists()
 
 

@@ -16,7 +16,7 @@ from tlstudy.stats import INCONCLUSIVE
 
 pytestmark = pytest.mark.slow
 
-MODELS = ["mlp", "cnn", "resnet50_scratch", "resnet50_tl", "resnet50_ft"]
+MODELS = ["mlp", "cnn", "resnet50_scratch", "resnet50_tl", "resnet50_ft", "resnet50_lp"]
 FETCH = "data/dvc.yaml:fetch"  # DVC's name for the stage in its own file
 TINY = {"examples_per_class": 5, "epochs": 2, "train.seeds": [0], "train.models": MODELS,
         "pretrain.examples_per_class": 5, "pretrain.epochs": 1, "pretrain.val_size": 100}
