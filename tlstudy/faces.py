@@ -151,7 +151,7 @@ def file_entry(path: Path, base: Path) -> tuple[str, int, str]:
     """(path relative to ``base``, size, SHA-256 of the content). The content, not the modification
     time: ``cp -p`` and ``rsync -a`` replace a file and keep its time (and often its size), and a
     touched file with the same bytes needs no new preprocessing. Hashing costs one read of the data
-    per fetch (README, "Your own images", gives the measured rate). A file that cannot be read gets
+    per fetch (``python -m benchmarks.decoding`` measures its rate). A file that cannot be read gets
     size -1 (absent) or its size and an empty hash; the stage that decodes it reports why."""
     rel = os.path.relpath(path, base).replace(os.sep, "/")
     try:
@@ -330,9 +330,10 @@ def decode_image(path: Path, out: np.ndarray) -> str:
         return "decompression_bomb"
     except Image.UnidentifiedImageError:
         return "not_an_image"
-    except OSError as e:
-        log.debug("cannot read %s: %s", path, e)
-        return "unreadable"
+    except (OSError, SyntaxError, ValueError) as e:
+        log.debug("cannot open %s: %s", path, e)
+        # The system's errors (permissions, a broken link, I/O) carry an errno; Pillow's on bad data do not.
+        return "unreadable" if getattr(e, "errno", None) is not None else "corrupt"
     with image:
         limit = Image.MAX_IMAGE_PIXELS  # Pillow only warns between its limit and twice it
         if limit and image.width * image.height > limit:
