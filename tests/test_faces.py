@@ -133,10 +133,12 @@ def test_the_manifest_records_each_files_size_and_content(tmp_path):
 
 def test_the_manifest_notices_a_file_replaced_with_its_size_and_mtime_kept(tmp_path):
     layout = write_utkface(tmp_path)
+    target = layout.root / "40_1_0_20170116174525999.png"  # a photo-sized file: a change far from its start
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(target)
     before = faces.list_source(layout.root, "utkface")
-    target = layout.root / next(rel for rel in layout.usable)
     content = bytearray(target.read_bytes())
-    content[-3] ^= 0xFF  # another image of the same size
+    assert len(content) > 40_000
+    content[-100] ^= 0xFF  # another image of the same size
     replace_keeping_size_and_mtime(target, bytes(content))
     after = faces.list_source(layout.root, "utkface")
     assert [e for e in after if e != before[after.index(e)]] == [
