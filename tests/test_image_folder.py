@@ -428,3 +428,49 @@ def test_fashion_mnist_as_a_folder_gives_the_idx_arrays_and_identical_mlp_predic
         predictions.append(model.predict(x[parts["test"]], batch_size=64, verbose=0))
     assert predictions[0].dtype == np.float32 and np.array_equal(predictions[0], predictions[1])
     assert (predictions[0].argmax(axis=1) == arrays["y"][parts["test"]]).mean() > 0.3  # it learned something
+
+
+# --- Its params, checked with the others before any stage runs.
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"image_folder.root": None}, "image_folder.root is None; give the folder of class folders"),
+    ({"image_folder.image_size": 4}, "image_folder.image_size is 4; use an integer of at least 8"),
+    ({"image_folder.drop_duplicates": "yes"}, "image_folder.drop_duplicates is 'yes'; use true or false"),
+    ({"split.image_folder.val_size": 0.6, "split.image_folder.test_size": 0.5},
+     "split.image_folder.val_size and test_size are 0.6 and 0.5; use fractions above 0 whose sum is below 1"),
+])
+def test_image_folder_params_are_checked(tmp_path, changes, expected):
+    from tlstudy.params import check_params
+
+    assert check_params(params_for(tmp_path)) == []
+    problems = check_params(params_for(tmp_path, **changes))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+# --- Through DVC: the stages' params and deps as dvc.yaml declares them.
+
+@pytest.mark.slow
+def test_dvc_reruns_preprocess_for_a_replaced_image_and_not_for_a_touched_one(tmp_path):
+    from tests.test_pipeline import make_repo, run, set_params, stages_run
+
+    folder = write_classes(tmp_path / "images", ("cat", "dog", "owl"), per_class=8)
+    repo = make_repo(tmp_path / "repo", {"data.task": "image_folder", "image_folder.root": str(folder),
+                                         "image_folder.image_size": 16, "examples_per_class": 2,
+                                         "train.seeds": [0]})
+    assert {"preprocess", "split"} <= stages_run(run(repo, sys.executable, "-m", "dvc", "repro", "split"))
+    with np.load(repo / "data/processed/dataset.npz") as d:
+        assert d["x"].shape == (24, 16, 16, 3) and list(d["class_names"]) == ["cat", "dog", "owl"]
+    replaced, touched = sorted((folder / "cat").iterdir())[:2]
+    stat = replaced.stat()
+    content = bytearray(replaced.read_bytes())
+    content[-20] ^= 0x01
+    replaced.write_bytes(bytes(content))
+    os.utime(replaced, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as cp -p leaves it
+    assert "preprocess" in stages_run(run(repo, sys.executable, "-m", "dvc", "repro", "split"))
+    os.utime(touched, ns=(1, 1))
+    assert stages_run(run(repo, sys.executable, "-m", "dvc", "repro", "split")) == {"data/dvc.yaml:fetch"}
+    set_params(repo, {"image_folder.image_size": 12, "image_folder.drop_duplicates": False})
+    assert "preprocess" in stages_run(run(repo, sys.executable, "-m", "dvc", "repro", "split"))
+    with np.load(repo / "data/processed/dataset.npz") as d:  # the flipped byte broke the replaced PNG's data
+        assert d["x"].shape == (23, 12, 12, 3)
+    assert skipped_rows(repo) == {f"cat/{replaced.name}": "corrupt"}
