@@ -142,6 +142,12 @@ def unreadable_file(root):
     os.chmod(save(root / "cat" / "locked.png"), 0)
 
 
+def unreadable_folder(root):
+    write_classes(root)
+    save(root / "dog" / "more" / "dog99.png")
+    os.chmod(root / "dog" / "more", 0)
+
+
 def broken_link(root):
     write_classes(root)
     (root / "dog" / "gone.png").symlink_to(root / "nowhere.png")
@@ -153,6 +159,24 @@ def few_images_for_examples_per_class(root):
 
 def missing_root(root):
     pass
+
+
+def deny_as_if_chmod_000(monkeypatch) -> None:
+    """What a user who is not root meets on a file or folder of mode 000: PermissionError on opening it."""
+    import builtins
+
+    def denied(path) -> bool:
+        return str(path).endswith(("locked.png", "dog/more"))
+
+    def guard(original):
+        def call(path, *args, **kwargs):
+            if denied(path):
+                raise PermissionError(13, "Permission denied", str(path))
+            return original(path, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(builtins, "open", guard(builtins.open))
+    monkeypatch.setattr(os, "scandir", guard(os.scandir))
 
 
 BAD_INPUT = [
@@ -172,6 +196,7 @@ BAD_INPUT = [
      r"examples_per_class is 50, but class 'cat' has \d+ training images"),
     (symlink_loop, {}, "", {"cat/again/": "linked_folder_seen"}),
     (unreadable_file, {}, "", {"cat/locked.png": "unreadable"}),
+    (unreadable_folder, {}, "", {"dog/more/": "unreadable_folder"}),
     (broken_link, {}, "", {"dog/gone.png": "unreadable"}),
 ]
 
@@ -179,11 +204,11 @@ BAD_INPUT = [
 @pytest.mark.parametrize("case, changes, stage, expected", BAD_INPUT, ids=[c[0].__name__ for c in BAD_INPUT])
 def test_bad_input_is_a_clear_error_or_a_listed_skip_and_nothing_half_written(tmp_path, monkeypatch, case, changes,
                                                                                 stage, expected):
-    if case is unreadable_file and os.geteuid() == 0:
-        pytest.skip("runs as root, whom chmod 000 does not stop from reading (broken_link covers the skip)")
     root, work = tmp_path / "root", tmp_path / "work"
     work.mkdir()
     case(root)
+    if case in (unreadable_file, unreadable_folder) and os.geteuid() == 0:
+        deny_as_if_chmod_000(monkeypatch)  # root reads whatever the mode says
     failed, message = run_stages(work, params_for(root, **changes), monkeypatch)
     assert failed == stage, message
     outputs = {"fetch": "data/raw", "preprocess": "data/processed/dataset.npz", "split": "data/split"}

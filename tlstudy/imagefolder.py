@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ PROBLEMS = {
     "system_file": "a file the system or a tool writes (.DS_Store, Thumbs.db, desktop.ini, a hidden file)",
     "hidden_folder": "a hidden folder (.git, .ipynb_checkpoints, ...): not read",
     "linked_folder_seen": "a link to a folder already read (a symlink loop, or a second link to it): not read twice",
+    "unreadable_folder": "a folder that cannot be listed (permissions): its files are not read",
     "outside_class_folder": "not inside a class folder (root/<class>/... or root/<split>/<class>/...)",
     **faces.DECODE_PROBLEMS,
     "copy_of_evaluation_image": "the same bytes as a validation or test image, dropped from training "
@@ -66,21 +66,30 @@ def _is_system_file(name: str) -> bool:
 
 
 def list_folder(root: Path) -> list[tuple[str, int, str]]:
-    """(relative path, size, SHA-256) of every file under ``root``, sorted, for the manifest; folders
-    not read (hidden, or a link to a folder already read) as ``path/`` with size -1. Raises
-    ``ImageFolderError`` for a root that cannot make a dataset."""
+    """(relative path, size, SHA-256) of every file under ``root``, sorted, for the manifest; a folder
+    not read as ``(path/, -1, why)``, ``why`` a key of ``PROBLEMS``. Raises ``ImageFolderError`` for a
+    root that cannot make a dataset."""
     root = Path(root)
     if not root.is_dir():
         what = "is a file" if root.exists() else "does not exist"
         raise ImageFolderError(f"image_folder.root {str(root)!r} {what}; give the folder of class folders "
                                f"(-S image_folder.root=/path/to/images).\n{LAYOUT}")
     entries, seen = [], {os.path.realpath(root)}
-    for directory, folders, files in os.walk(root, followlinks=True):
+
+    def not_read(path, why: str) -> None:
+        entries.append((f"{Path(path).relative_to(root).as_posix()}/", -1, why))
+
+    def unreadable(error: OSError) -> None:
+        if Path(error.filename) == root:
+            raise ImageFolderError(f"image_folder.root {str(root)!r} cannot be listed: {error.strerror}") from None
+        not_read(error.filename, "unreadable_folder")
+
+    for directory, folders, files in os.walk(root, onerror=unreadable, followlinks=True):
         here = Path(directory)
         for name in sorted(folders):  # decide which subfolders os.walk enters
             real = os.path.realpath(here / name)
             if name.startswith(".") or real in seen:
-                entries.append((f"{(here / name).relative_to(root).as_posix()}/", -1, ""))
+                not_read(here / name, "hidden_folder" if name.startswith(".") else "linked_folder_seen")
                 folders.remove(name)
             else:
                 seen.add(real)
@@ -113,15 +122,15 @@ def parse(entries: list[tuple[str, int, str]], root: str = "image_folder.root") 
     given = tops & set(SPLITS)
     if given and given != set(SPLITS) and not tops - set(SPLITS):
         missing = ", ".join(f"{s}/" for s in SPLITS if s not in given)
-        raise ImageFolderError(f"image_folder.root {root!r} has {', '.join(f'{s}/' for s in SPLITS if s in given)} but no {missing}: "
-                               f"give all three splits, each with the class folders, or none.\n{LAYOUT}")
+        present = ", ".join(f"{s}/" for s in SPLITS if s in given)
+        raise ImageFolderError(f"image_folder.root {root!r} has {present} but no {missing}: give all three "
+                               f"splits, each with the class folders, or none.\n{LAYOUT}")
     given = given == set(SPLITS)
     records, classes = [], defaultdict(set)  # class -> the splits it appears in
     for path, _, digest in entries:
         parts = path.rstrip("/").split("/")
-        if path.endswith("/"):
-            problem = "hidden_folder" if parts[-1].startswith(".") else "linked_folder_seen"
-            records.append(ImageRecord(path, problem=problem))
+        if path.endswith("/"):  # a folder not read; why, in the hash's column
+            records.append(ImageRecord(path, problem=digest if digest in PROBLEMS else "unreadable_folder"))
             continue
         split, rest = (parts[0], parts[1:]) if given else ("", parts)
         if (given and split not in SPLITS) or len(rest) < 2:
@@ -154,7 +163,8 @@ def _too_few_classes(names: list[str], entries, given: bool, root: str) -> str:
     hint = (f" {prefix} holds the folders {', '.join(sorted(below)[:5])}: if those are the classes, the class "
             f"folders are nested one level too deep; set image_folder.root to {root}/{prefix.rstrip('/')}."
             if len(below) >= 2 else "")
-    return f"image_folder.root {root!r} holds one class folder, {prefix}; a classifier needs two or more.{hint}\n{LAYOUT}"
+    return (f"image_folder.root {root!r} holds one class folder, {prefix}; a classifier needs two or more.{hint}"
+            f"\n{LAYOUT}")
 
 
 @dataclass
@@ -187,14 +197,15 @@ def load(root: Path, entries: list[tuple[str, int, str]], size: int, drop_duplic
     root = Path(root)
     records, names = parse(entries, str(root))
     todo = [r for r in records if not r.problem]
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        modes = {m for m in pool.map(lambda r: _mode(root / r.path), todo) if m}
+    modes = set(faces.map_in_threads(lambda i: _mode(root / todo[i].path), len(todo), workers)) - {""}
     grayscale = bool(modes) and modes <= set(faces.GRAYSCALE_MODES)
     shape = (size, size) if grayscale else (size, size, 3)
-    x, problems = faces.decode_rows([root / r.path for r in todo], np.empty((len(todo), *shape), np.float32), workers)
+    paths = [os.path.join(root, r.path) for r in todo]  # strings: a Path object weighs more than a small image
+    x, problems = faces.decode_rows(paths, np.empty((len(todo), *shape), np.float32), workers)
     kept = [r for r, problem in zip(todo, problems) if not problem]
     skipped = [r for r in records if r.problem]
-    skipped += [ImageRecord(r.path, r.split, r.label, r.sha256, problem) for r, problem in zip(todo, problems) if problem]
+    skipped += [ImageRecord(r.path, r.split, r.label, r.sha256, problem)
+                for r, problem in zip(todo, problems) if problem]
     x, kept, dropped, duplicates = _copies(x, kept, drop_duplicates)
     skipped += dropped
     log.info("%d images decoded at %dx%d, %s", len(kept), size, size,
