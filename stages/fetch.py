@@ -1,8 +1,9 @@
 """Stage fetch: the task's raw data into data/raw/.
 
-Fashion-MNIST: its four idx files, verified by MD5. Face-age: the user's folder stays where it is;
-fetch checks it and writes a manifest of its files (path, size, modification time), so that DVC
-re-runs preprocessing when the folder changes and skips it when it does not.
+Fashion-MNIST: its four idx files, verified by MD5. Face-age and image folders: the user's folder
+stays where it is; fetch checks it and writes a manifest of its files (path, size, SHA-256 of the
+content), so that DVC re-runs preprocessing when the folder changes, even a file replaced with its
+size and modification time kept (``cp -p``, ``rsync -a``), and skips it when it does not.
 
 A weights file named in ``transfer.weights_file`` is listed the same way, by its SHA-256, in its own
 small output: the pretrain stage depends on it, so new weights under the same name re-run pretraining.
@@ -13,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from tlstudy import faces
+from tlstudy import faces, imagefolder
 from tlstudy.fsutil import atomic_dir, sha256_of, write_json
 from tlstudy.idx import FASHION_MNIST, DatasetError, IdxDataset, fetch_idx_dataset, md5_of
 from tlstudy.params import load_params, setup_logging, task_of
@@ -30,6 +31,17 @@ def fetch_faces(params: dict, out: Path) -> None:
     with atomic_dir(out) as tmp:
         faces.write_manifest(entries, tmp)
     log.info("face_age (%s): %d files listed from %s", face["format"], len(entries), face["root"])
+
+
+def fetch_folder(params: dict, out: Path) -> None:
+    root = (params.get("image_folder") or {}).get("root")
+    if not root:
+        raise imagefolder.ImageFolderError("data.task=image_folder needs image_folder.root, the folder's location "
+                                           f"(-S image_folder.root=/path/to/images).\n{imagefolder.LAYOUT}")
+    entries = imagefolder.list_folder(Path(root).expanduser())
+    with atomic_dir(out) as tmp:
+        faces.write_manifest(entries, tmp)
+    log.info("image_folder: %d files listed from %s", len(entries), root)
 
 
 def already_verified(dataset: IdxDataset, out: Path) -> bool:
@@ -63,12 +75,14 @@ def main() -> int:
         list_weights(params["transfer"], Path(args.weights))
         if task_of(params) == "face_age":
             fetch_faces(params, Path(args.out))
+        elif task_of(params) == "image_folder":
+            fetch_folder(params, Path(args.out))
         elif already_verified(FASHION_MNIST, Path(args.out)):
             log.info("Fashion-MNIST already in %s, content verified", args.out)
         else:
             fetch_idx_dataset(FASHION_MNIST, args.out, params["data"].get("source_dir"))
             log.info("Fashion-MNIST verified in %s", args.out)
-    except (DatasetError, faces.FaceDataError) as e:
+    except (DatasetError, faces.FaceDataError, imagefolder.ImageFolderError) as e:
         log.error("%s", e)
         return 1
     return 0

@@ -1,9 +1,11 @@
 """Stage preprocess: the task's images as one array, with labels, identities and exploratory outputs.
 
-Writes ``x`` (Fashion-MNIST: float32 in [0, 1], the study's scaling; face-age: uint8 RGB, scaled
-inside the models), ``y``, ``class_names``, ``group`` (the identity splits must not divide; empty
-where unknown) and ``preset`` (0 and 1 for a dataset's official train and test images, -1 where it
-has none). Face-age files that cannot be used are listed in ``skipped.csv`` with the reason.
+Writes ``x`` (Fashion-MNIST and image folders: float32 in [0, 1], the study's scaling; face-age: uint8
+RGB, scaled inside the models), ``y``, ``class_names``, ``group`` (the identity splits must not
+divide, or an image folder's exact copies; empty where none) and ``preset`` (Fashion-MNIST: 0 and 1
+for the official train and test images; an image folder's given train/, val/, test/: 0, 1, 2; -1
+where there is none). Files of a user's folder that cannot be used are listed in ``skipped.csv``
+with the reason.
 """
 
 import argparse
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tlstudy import explore, faces
+from tlstudy import explore, faces, imagefolder
 from tlstudy.fsutil import atomic_file, save_npz, write_json
 from tlstudy.idx import FASHION_MNIST, load_idx_dataset, scale
 from tlstudy.params import load_params, setup_logging, task_of
@@ -87,14 +89,53 @@ def face_age(params: dict, raw: Path, eda: Path) -> tuple[dict, dict]:
     return arrays, summary
 
 
+def image_folder(params: dict, raw: Path, eda: Path) -> tuple[dict, dict]:
+    folder = params["image_folder"]
+    data = imagefolder.load(Path(folder["root"]).expanduser(), faces.read_manifest_entries(raw),
+                            int(folder["image_size"]), bool(folder["drop_duplicates"]))
+    y = np.array([r.label for r in data.kept], np.int64)
+    # Pixel statistics of an evenly spaced sample: describing every pixel of a large folder would
+    # need a second copy of the array, which decoding was built to avoid.
+    sample = data.x[np.linspace(0, len(y) - 1, min(len(y), 2000)).astype(int)]
+    channels = sample[..., None] if data.grayscale else sample
+    with atomic_file(eda / "pixel_statistics.csv") as f:
+        explore.channel_statistics(np.rint(channels * 255).astype(np.uint8)).to_csv(f, index_label="channel")
+    write_counts(explore.label_counts(y, data.class_names), eda, "Images per class")
+    first = explore.first_of_each_class(y)
+    explore.plot_sample_grid(data.x[first], y[first], data.class_names, eda / "figures" / "samples.png",
+                             count=min(len(first), 20))
+    write_skipped(data.skipped, eda, imagefolder.PROBLEMS)
+    summary = {
+        "images": int(len(y)),
+        "image_shape": list(data.x.shape[1:]),
+        "channels": "grayscale, one channel (every image is)" if data.grayscale else "RGB",
+        "splits": "given by train/, val/, test/" if data.given_splits else "drawn by the split stage",
+        "per_class": dict(zip(data.class_names, np.bincount(y, minlength=len(data.class_names)).tolist())),
+        "skipped": {problem: sum(r.problem == problem for r in data.skipped) for problem in imagefolder.PROBLEMS},
+        "duplicates": data.duplicates,
+    }
+    if data.given_splits:
+        summary["per_split"] = {s: sum(r.split == s for r in data.kept) for s in imagefolder.SPLITS}
+    preset = [imagefolder.SPLITS.index(r.split) if r.split else -1 for r in data.kept]
+    arrays = {
+        "x": data.x,
+        "y": y,
+        "class_names": np.array(data.class_names),
+        "group": imagefolder.copy_groups(data.kept),
+        "preset": np.array(preset, np.int8),
+        "file": np.array([r.path for r in data.kept]),
+    }
+    return arrays, summary
+
+
 def write_counts(counts: pd.DataFrame, eda: Path, title: str) -> None:
     with atomic_file(eda / "label_counts.csv") as f:
         counts.to_csv(f, index=False)
     explore.plot_label_counts(counts, eda / "figures" / "label_counts.png", title)
 
 
-def write_skipped(skipped: list, eda: Path) -> None:
-    frame = pd.DataFrame([(r.path, r.problem, faces.PROBLEMS[r.problem]) for r in skipped],
+def write_skipped(skipped: list, eda: Path, problems: dict = faces.PROBLEMS) -> None:
+    frame = pd.DataFrame([(r.path, r.problem, problems[r.problem]) for r in skipped],
                          columns=["path", "problem", "reason"])
     with atomic_file(eda / "skipped.csv") as f:
         frame.to_csv(f, index=False)
@@ -113,9 +154,11 @@ def main() -> int:
     try:
         if task_of(params) == "face_age":
             arrays, summary = face_age(params, Path(args.raw), eda)
+        elif task_of(params) == "image_folder":
+            arrays, summary = image_folder(params, Path(args.raw), eda)
         else:
             arrays, summary = fashion_mnist(Path(args.raw), eda)
-    except faces.FaceDataError as e:
+    except (faces.FaceDataError, imagefolder.ImageFolderError) as e:
         log.error("%s", e)
         return 1
     write_json(Path(args.metrics), summary)

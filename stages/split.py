@@ -3,6 +3,8 @@
 Fashion-MNIST: the study's split, the official test images halved into validation and test.
 Face-age: AI-Hub's families by number ranges (the study's split), else identities drawn at random
 (a family or person never spans two splits), else images drawn with the classes' proportions.
+Image folder: its train/, val/ and test/ as given, else images drawn with the classes' proportions,
+the exact copies of an image kept in one split.
 
 Writes indices into the processed arrays only: ``indices.npz`` (train, val, test) and
 ``subset_seed<N>.npy`` (seed N's training images), so each training run depends on its own file;
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudy import faces
+from tlstudy import faces, imagefolder
 from tlstudy.data import parse_examples_per_class, subset_file
 from tlstudy.fsutil import atomic_dir, save_npz, write_json
 from tlstudy.params import ParamsError, load_params, setup_logging, task_of
@@ -37,6 +39,14 @@ def assign(y: np.ndarray, group: np.ndarray, preset: np.ndarray, params: dict) -
         train, test_pool = np.flatnonzero(preset == 0), np.flatnonzero(preset == 1)
         (val, _), (test, _) = split_test_in_half(test_pool, y[test_pool], split["test_size"], split["random_state"])
         return {"train": train, "val": val, "test": test}, "official train; official test halved"
+    if task_of(params) == "image_folder":
+        if (preset >= 0).all():
+            return ({name: np.flatnonzero(preset == code) for code, name in enumerate(imagefolder.SPLITS)},
+                    "as the folder gives them (train/, val/, test/)")
+        sizes = split["image_folder"]
+        parts = imagefolder.split_stratified_keeping_copies(y, group, sizes["val_size"], sizes["test_size"],
+                                                           split["random_state"])
+        return parts, "by image, stratified by class, at random (exact copies kept in one split)"
     face = split["face_age"]
     if params["face_age"]["format"] == "aihub" and face.get("families"):
         faces.check_family_ranges(face["families"])
@@ -64,7 +74,7 @@ def main() -> None:
         class_names = [str(c) for c in d["class_names"]]
     try:
         parts, how = assign(y, group, preset, params)
-    except faces.FaceDataError as e:
+    except (faces.FaceDataError, imagefolder.ImageFolderError) as e:
         raise SystemExit(f"split: {e}") from None
     for name, index in parts.items():
         if not len(index):

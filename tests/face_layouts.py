@@ -123,17 +123,23 @@ def write_utkface(root: Path, per_group: int = 10) -> Layout:
 
 
 def write_csv(root: Path, per_group: int = 10) -> Layout:
-    """images/<n>.png listed in labels.csv (path, age), with a missing file and an age that is no number."""
+    """images/<n>.png listed in labels.csv (path, age), with a missing file, an age that is no number,
+    a row repeated (as "./path": one image) and an image listed twice with different ages."""
     rng = np.random.default_rng(0)
     folder = root / "csv"
     items = [(f"images/person{label}_{i}", label) for label, _ in enumerate(AGES) for i in range(per_group)]
     usable, modes = _write_images(folder, items, rng)
     ages = {rel: AGES[label] + int(rel.split("_")[-1].split(".")[0]) % 3 for rel, label in usable.items()}
     rows = [f"{rel},{age}" for rel, age in ages.items()]
-    rows += ["images/missing.jpg,30", f"{next(iter(usable))},thirty"]
+    unparsed, repeated, conflicting = list(usable)[:3]
+    rows += ["images/missing.jpg,30", f"{unparsed},thirty", f"./{repeated},{ages[repeated]}",
+             f"{conflicting},{ages[conflicting] + 1}"]
+    rows.remove(f"{unparsed},{ages[unparsed]}")
     (folder / "labels.csv").write_text("path,age\n" + "\n".join(rows) + "\n")
+    for rel in (unparsed, conflicting):
+        del usable[rel]
     layout = Layout(folder / "labels.csv", usable, modes=modes)
-    layout.skipped = {"images/missing.jpg": "missing", next(iter(usable)): "unparsed_name"}
+    layout.skipped = {"images/missing.jpg": "missing", unparsed: "unparsed_name", conflicting: "conflicting_rows"}
     return layout
 
 

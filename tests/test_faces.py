@@ -1,5 +1,7 @@
 """Face-age sources: parsing, decoding of awkward images, the skipped-file report, splits."""
 
+import hashlib
+import os
 import subprocess
 import sys
 import tracemalloc
@@ -111,12 +113,47 @@ def test_a_missing_root_says_where_the_data_comes_from(tmp_path):
         faces.list_source(tmp_path, "imdb")
 
 
-def test_the_manifest_changes_with_the_folder(tmp_path):
+def replace_keeping_size_and_mtime(path, content: bytes) -> None:
+    """What ``cp -p`` or ``rsync -a`` do to a file replaced by one of the same size."""
+    stat = path.stat()
+    assert len(content) == stat.st_size
+    path.write_bytes(content)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns
+
+
+def test_the_manifest_records_each_files_size_and_content(tmp_path):
     layout = write_utkface(tmp_path)
+    entries = faces.list_source(layout.root, "utkface")
+    files = sorted(p for p in layout.root.iterdir() if p.suffix in faces.IMAGE_SUFFIXES)
+    # Known answers, computed here with hashlib and os.stat, not by the code under test.
+    assert entries == [(p.name, p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
+    assert all(size > 0 and len(digest) == 64 for _, size, digest in entries)
+
+
+def test_the_manifest_notices_a_file_replaced_with_its_size_and_mtime_kept(tmp_path):
+    layout = write_utkface(tmp_path)
+    target = layout.root / "40_1_0_20170116174525999.png"  # a photo-sized file: a change far from its start
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(target)
     before = faces.list_source(layout.root, "utkface")
-    assert before == faces.list_source(layout.root, "utkface")
+    content = bytearray(target.read_bytes())
+    assert len(content) > 40_000
+    content[-100] ^= 0xFF  # another image of the same size
+    replace_keeping_size_and_mtime(target, bytes(content))
+    after = faces.list_source(layout.root, "utkface")
+    assert [e for e in after if e != before[after.index(e)]] == [
+        (target.name, len(content), hashlib.sha256(content).hexdigest())]
+    os.utime(target, ns=(0, 0))  # a touch alone: same bytes, nothing to preprocess again
+    assert faces.list_source(layout.root, "utkface") == after
     Image.new("RGB", (8, 8)).save(layout.root / "33_0_1_20170116174525999.jpg")
     assert len(faces.list_source(layout.root, "utkface")) == len(before) + 1
+
+
+def test_the_fetch_manifest_round_trips(tmp_path):
+    entries = [("a b/c,d.jpg", 12, "0" * 64), ("e.png", -1, "")]
+    faces.write_manifest(entries, tmp_path)
+    assert faces.read_manifest_entries(tmp_path) == entries and faces.read_manifest(tmp_path) == ["a b/c,d.jpg",
+                                                                                                    "e.png"]
 
 
 def test_conversion_to_rgb_of_the_modes_real_data_has():
@@ -146,6 +183,50 @@ def test_family_ranges_reproduce_the_study_split_and_leave_other_families_out():
     parts = split_by_family_ranges(families, STUDY_SPLIT)
     assert [list(families[parts[p]]) for p in ("train", "val", "test")] == [
         ["F0001", "F0299", "F0001"], ["F0801", "F0850"], ["F0851", "F0900"]]
+
+
+def test_aihub_metadata_lists_every_image_it_leaves_out_and_a_conflicting_repeat(tmp_path):
+    layout = write_aihub(tmp_path)
+    listed = sorted(layout.usable)[:3]
+    (tmp_path / "meta.csv").write_text("image_path,age_class\n" + f"{listed[0]},2\n./{listed[0]},20-30\n"
+                                       f"{listed[1]},3\n{listed[1]},3\n{listed[2]},0\n")
+    data = prepare(tmp_path, "aihub", GROUPS, size=32, metadata="meta.csv")
+    assert {r.path: r.label for r in data.kept} == {listed[1]: 3, listed[2]: 0}
+    problems = {r.path: r.problem for r in data.skipped}
+    assert problems[listed[0]] == "conflicting_rows"  # group 2 and group 3 (20-30): which is right?
+    unlisted = {f.relative_to(tmp_path).as_posix() for f in tmp_path.rglob("F*/*.*")} - set(listed)
+    assert unlisted and {p for p, problem in problems.items() if problem == "not_in_metadata"} == unlisted
+
+
+def test_csv_repeats_and_spacing_never_put_one_image_or_person_in_two_splits(tmp_path):
+    folder = tmp_path / "csv"
+    rows = []
+    for person in range(12):
+        for k in range(4):
+            rel = f"p{person}_{k}.png"
+            _save_flat(folder / rel, person)
+            name = f"P{person}" + (" " if k % 2 else "")  # "P1" and "P1 ": one person, as written by hand
+            rows.append(f"{rel},{20 + person},{name}")
+            if k == 0:
+                rows += [f"./{rel},{20 + person},{name}", f"{rel},{20 + person}, {name}"]  # repeats
+    (folder / "labels.csv").write_text("path,age,identity\n" + "\n".join(rows) + "\n")
+    records = faces.parse_source(folder / "labels.csv", "csv", GROUPS)
+    assert len(records) == 48 and len({r.path for r in records}) == 48 and not any(r.problem for r in records)
+    assert {r.identity for r in records} == {f"P{n}" for n in range(12)}
+    group = np.array([r.identity for r in records])
+    params = {"data": {"task": "face_age"}, "face_age": {"format": "csv"},
+              "split": {"random_state": 0, "face_age": {"families": None, "val_size": 0.25, "test_size": 0.25}}}
+    parts, how = assign(np.array([r.label for r in records]), group, np.full(48, -1), params)
+    assert "by identity" in how
+    members = {name: set(group[index]) for name, index in parts.items()}
+    assert sum(len(m) for m in members.values()) == 12  # each person in exactly one split
+    paths = np.array([r.path for r in records])
+    assert sorted(np.concatenate([paths[i] for i in parts.values()])) == sorted(paths)
+
+
+def _save_flat(path, value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), (value * 20, 0, 0)).save(path)
 
 
 def test_a_family_or_person_never_spans_two_splits():
@@ -198,13 +279,13 @@ def run_stage(tmp_path, changes: dict, *args: str) -> subprocess.CompletedProces
 def test_fetch_stage_with_a_missing_root_explains_and_keeps_what_was_there(tmp_path):
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True)
-    (raw / "manifest.csv").write_text("path,size,mtime_ns\n")
+    (raw / "manifest.csv").write_text("path,size,sha256\n")
     result = run_stage(tmp_path, {"root": str(tmp_path / "aihub"), "format": "aihub"},
                        "stages.fetch", "--out", "data/raw", "--weights", "data/weights.json")
     assert result.returncode == 1
     assert "AI-Hub account" in result.stderr and "UTKFace is public" in result.stderr
     assert [p.name for p in raw.iterdir()] == ["manifest.csv"]
-    assert (raw / "manifest.csv").read_text() == "path,size,mtime_ns\n"
+    assert (raw / "manifest.csv").read_text() == "path,size,sha256\n"
 
 
 def test_preprocess_stage_writes_uint8_images_and_the_skipped_report(tmp_path):

@@ -2,11 +2,13 @@
 
 Three steps, each its own function so each can be tested on its own:
 
-- ``list_source`` finds the files of a source and records their size and modification time (the
-  fetch stage writes this manifest, so DVC notices when a user's folder changes);
+- ``list_source`` finds the files of a source and records their size and content hash (the fetch
+  stage writes this manifest, so DVC notices when a user's folder changes, even a file replaced by
+  ``cp -p`` or ``rsync -a`` with its size and modification time kept);
 - ``parse_source`` reads each file's labels from its name (``aihub``, ``utkface``) or from the
   CSV (``csv``): age in years, and the identity that splits must not divide (a family, for AI-Hub);
-- ``load_images`` decodes, converts to RGB and resizes, counting every file it has to skip.
+- ``load_images`` decodes, converts to RGB and resizes, counting every file it has to skip
+  (``decode_rows`` and ``to_mode`` serve the image-folder task too).
 
 Skipped files carry a reason from ``PROBLEMS``; the preprocess stage writes them to a report.
 """
@@ -14,6 +16,7 @@ Skipped files carry a reason from ``PROBLEMS``; the preprocess stage writes them
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 import re
@@ -27,7 +30,7 @@ from PIL import Image, ImageOps
 log = logging.getLogger(__name__)
 
 FORMATS = ("aihub", "utkface", "csv")
-MANIFEST = "manifest.csv"  # what fetch writes into data/raw/ for a face-age source: path, size, mtime_ns
+MANIFEST = "manifest.csv"  # what fetch writes into data/raw/ for a user's source: path, size, sha256
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # The original study's eight age groups, in years, both ends included.
 STUDY_AGE_GROUPS = ((0, 6), (7, 12), (13, 19), (20, 30), (31, 45), (46, 55), (56, 66), (67, 80))
@@ -36,6 +39,8 @@ PROBLEMS = {
     "no_age_group": "the age falls in no age group",
     "unreadable": "the image cannot be decoded (corrupt, truncated or not an image)",
     "missing": "the CSV names a file that does not exist",
+    "conflicting_rows": "the CSV lists the image more than once with different labels or identities",
+    "not_in_metadata": "the metadata CSV (face_age.metadata) does not list the image",
 }
 
 LAYOUTS = """Layouts accepted (face_age.format):
@@ -119,8 +124,8 @@ def source_base(root: Path, fmt: str) -> Path:
     return root.parent if fmt == "csv" else root
 
 
-def list_source(root: Path, fmt: str, metadata: str | None = None) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime in ns) of every file the source consists of, sorted: the images
+def list_source(root: Path, fmt: str, metadata: str | None = None) -> list[tuple[str, int, str]]:
+    """(relative path, size, SHA-256) of every file the source consists of, sorted: the images
     under the root (or the CSV and the files it names), and the metadata CSV if any."""
     root = Path(root)
     check_format(fmt)
@@ -139,27 +144,41 @@ def list_source(root: Path, fmt: str, metadata: str | None = None) -> list[tuple
         paths = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         if metadata:
             paths.append(base / metadata)
-    entries = []
-    for path in sorted(set(paths)):
-        try:
-            stat = path.stat()
-            entries.append((path.relative_to(base).as_posix(), stat.st_size, stat.st_mtime_ns))
-        except FileNotFoundError:  # named by the CSV but absent: parse_source reports it
-            entries.append((os.path.relpath(path, base), -1, 0))
-    return entries
+    return [file_entry(path, base) for path in sorted(set(paths))]
 
 
-def write_manifest(entries: list[tuple[str, int, int]], directory: Path) -> None:
+def file_entry(path: Path, base: Path) -> tuple[str, int, str]:
+    """(path relative to ``base``, size, SHA-256 of the content). The content, not the modification
+    time: ``cp -p`` and ``rsync -a`` replace a file and keep its time (and often its size), and a
+    touched file with the same bytes needs no new preprocessing. Hashing costs one read of the data
+    per fetch (``python -m benchmarks.decoding`` measures its rate). A file that cannot be read gets
+    size -1 (absent) or its size and an empty hash; the stage that decodes it reports why."""
+    rel = os.path.relpath(path, base).replace(os.sep, "/")
+    try:
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return rel, os.stat(path).st_size, digest
+    except FileNotFoundError:  # named by the CSV but absent, or a dangling link
+        return rel, -1, ""
+    except OSError:  # no permission to read, an I/O error
+        return rel, os.stat(path).st_size, ""
+
+
+def write_manifest(entries: list[tuple[str, int, str]], directory: Path) -> None:
     with open(Path(directory) / MANIFEST, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "size", "mtime_ns"])
+        writer.writerow(["path", "size", "sha256"])
         writer.writerows(entries)
+
+
+def read_manifest_entries(directory: Path) -> list[tuple[str, int, str]]:
+    with open(Path(directory) / MANIFEST, newline="") as f:
+        return [(row["path"], int(row["size"]), row["sha256"]) for row in csv.DictReader(f)]
 
 
 def read_manifest(directory: Path) -> list[str]:
     """The relative paths fetch listed: preprocess reads exactly the files DVC saw."""
-    with open(Path(directory) / MANIFEST, newline="") as f:
-        return [row["path"] for row in csv.DictReader(f)]
+    return [path for path, _, _ in read_manifest_entries(directory)]
 
 
 def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict]:
@@ -195,21 +214,30 @@ def parse_source(root: Path, fmt: str, groups: AgeGroups, metadata: str | None =
     images = [rel for rel in files if Path(rel).suffix.lower() in IMAGE_SUFFIXES]
     records = []
     if fmt == "csv":
+        rows = {}  # one entry per image, however often the CSV lists it (as "a.jpg" or "./a.jpg")
         for row in read_csv_rows(root, ("path", "age")):
-            path, age = row["path"], _int_or_none(row["age"])
+            # Identities compared as people write them: "P1" and "P1 " are one person.
+            entry = (_int_or_none(row["age"]), (row.get("identity") or "").strip())
+            rows.setdefault(_normal_path(row["path"]), []).append(entry)
+        for path, entries in rows.items():
+            age, identity = entries[0]
             if not (base / path).is_file():
                 records.append(FaceRecord(path, age, problem="missing"))
+            elif len(set(entries)) > 1:  # which row is right is the user's call, not ours
+                records.append(FaceRecord(path, problem="conflicting_rows"))
             elif age is None:
                 records.append(FaceRecord(path, problem="unparsed_name"))
             else:
-                records.append(FaceRecord(path, age, row.get("identity") or ""))
+                records.append(FaceRecord(path, age, identity))
     elif fmt == "aihub":
         given = _aihub_metadata(base / metadata, groups) if metadata else None
         for rel in images:
             parsed = parse_aihub(rel)
             if given is not None and rel not in given:
-                continue  # the metadata CSV selects the images
-            if parsed is None:
+                records.append(FaceRecord(rel, problem="not_in_metadata"))
+            elif given is not None and given[rel] is None:
+                records.append(FaceRecord(rel, problem="conflicting_rows"))
+            elif parsed is None:
                 records.append(FaceRecord(rel, problem="unparsed_name"))
             else:
                 records.append(FaceRecord(rel, parsed[0], parsed[1], given[rel] if given else None))
@@ -218,6 +246,11 @@ def parse_source(root: Path, fmt: str, groups: AgeGroups, metadata: str | None =
             age = parse_utkface(rel)
             records.append(FaceRecord(rel, age) if age is not None else FaceRecord(rel, problem="unparsed_name"))
     return [_with_group(r, groups) for r in records]
+
+
+def _normal_path(path: str) -> str:
+    """A CSV's path as one spelling: "./a/b.jpg", "a//b.jpg" and "a\\b.jpg" are "a/b.jpg"."""
+    return Path(os.path.normpath(str(path).strip().replace("\\", "/"))).as_posix()
 
 
 def _int_or_none(value) -> int | None:
@@ -236,9 +269,9 @@ def _with_group(record: FaceRecord, groups: AgeGroups) -> FaceRecord:
     return FaceRecord(record.path, record.age, record.identity, label)
 
 
-def _aihub_metadata(path: Path, groups: AgeGroups) -> dict[str, int]:
+def _aihub_metadata(path: Path, groups: AgeGroups) -> dict[str, int | None]:
     """The study's metadata CSV: image_path (relative to the root) -> age_class, given as a group's
-    index (0-based) or its name ("20-30")."""
+    index (0-based) or its name ("20-30"); None for an image listed twice with different classes."""
     labels = {}
     for row in read_csv_rows(path, ("image_path", "age_class")):
         value = str(row["age_class"]).strip()
@@ -247,12 +280,26 @@ def _aihub_metadata(path: Path, groups: AgeGroups) -> dict[str, int]:
             raise FaceDataError(f"{path}: age_class {value!r} of {row['image_path']} is neither a group index "
                                 f"0-{len(groups.names) - 1} nor one of {', '.join(groups.names)} "
                                 "(face_age.age_groups)")
-        labels[Path(row["image_path"]).as_posix()] = label
+        key = _normal_path(row["image_path"])
+        labels[key] = label if labels.get(key, label) == label else None
     return labels
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any mode to RGB: EXIF rotation applied; transparency composited over white (a transparent
+# Modes that hold one grey level per pixel: an image-folder task whose images are all in these keeps
+# one channel (Fashion-MNIST's PNGs are "L").
+GRAYSCALE_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+# Why a file could not be decoded, for tasks that tell the reasons apart (the image-folder task).
+DECODE_PROBLEMS = {
+    "unreadable": "the file cannot be read (permissions, a broken link, an I/O error)",
+    "not_an_image": "Pillow does not recognise the file as an image",
+    "corrupt": "the image's data is truncated or corrupt",
+    "decompression_bomb": "the image has more pixels than Pillow's limit (PIL.Image.MAX_IMAGE_PIXELS), "
+                          "the guard against decompression bombs",
+}
+
+
+def to_mode(image: Image.Image, mode: str = "RGB") -> Image.Image:
+    """Any mode to RGB or L: EXIF rotation applied; transparency composited over white (a transparent
     pixel's colour is arbitrary); palette, grayscale, 16-bit and CMYK converted."""
     image = ImageOps.exif_transpose(image)
     if image.mode == "P" and "transparency" in image.info:
@@ -261,25 +308,75 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16- or 32-bit grayscale: to 8 bits first
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16-, 32-bit or float grey: to 8 bits
         array = np.asarray(image, dtype=np.float64)
         image = Image.fromarray((array * 255.0 / max(float(array.max()), 1.0)).astype(np.uint8))
-    return image.convert("RGB")
+    return image.convert(mode)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    return to_mode(image, "RGB")
+
+
+def decode_image(path: Path, out: np.ndarray) -> str:
+    """Decode an image into ``out``, (size, size, 3) for RGB or (size, size) for grey, stretched to that
+    size (as the study resized); uint8, or float32 in [0, 1] (the pixels divided by 255, as
+    ``explore.scale`` divides Fashion-MNIST's). Returns "" or the key of ``DECODE_PROBLEMS`` that
+    stopped it, ``out`` then untouched."""
+    size, mode = out.shape[0], "L" if out.ndim == 2 else "RGB"
+    try:
+        image = Image.open(path)
+    except Image.DecompressionBombError:  # over twice Pillow's limit
+        return "decompression_bomb"
+    except Image.UnidentifiedImageError:
+        return "not_an_image"
+    except (OSError, SyntaxError, ValueError) as e:
+        log.debug("cannot open %s: %s", path, e)
+        # The system's errors (permissions, a broken link, I/O) carry an errno; Pillow's on bad data do not.
+        return "unreadable" if getattr(e, "errno", None) is not None else "corrupt"
+    with image:
+        limit = Image.MAX_IMAGE_PIXELS  # Pillow only warns between its limit and twice it
+        if limit and image.width * image.height > limit:
+            return "decompression_bomb"
+        try:
+            image.draft(mode, (size, size))  # JPEG: decode at the smallest scale still >= size
+            image.load()  # raises on truncated or corrupt data
+            pixels = np.asarray(to_mode(image, mode).resize((size, size), Image.Resampling.BILINEAR), np.uint8)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            log.debug("cannot decode %s: %s", path, e)
+            return "corrupt"
+    if out.dtype == np.uint8:
+        out[...] = pixels
+    else:
+        np.divide(pixels, np.float32(255.0), out=out)
+    return ""
 
 
 def load_image(path: Path, out: np.ndarray) -> bool:
-    """Decode an image into ``out``, a uint8 (size, size, 3) array, as RGB stretched to that size (as the
-    study resized); False, and ``out`` untouched, if it cannot be decoded."""
-    size = out.shape[0]
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (size, size))  # JPEG: decode at the smallest scale still >= size
-            image.load()  # raises on truncated or corrupt data
-            out[...] = np.asarray(to_rgb(image).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
-            return True
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        log.debug("cannot decode %s: %s", path, e)
-        return False
+    """``decode_image`` as face-age sees it: decoded or not."""
+    return not decode_image(path, out)
+
+
+def map_in_threads(function, n: int, workers: int | None = None, batch: int = 1024) -> list:
+    """``[function(i) for i in range(n)]`` on a thread pool, ``batch`` tasks in flight at a time:
+    ``Executor.map`` submits every task at once, and 70,000 pending futures of small images weighed
+    more than their pixels (measured: python -m benchmarks.decoding)."""
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        return [result for start in range(0, n, batch)
+                for result in pool.map(function, range(start, min(n, start + batch)))]
+
+
+def decode_rows(paths: list[Path], x: np.ndarray, workers: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """Decode ``paths[i]`` into ``x[i]`` (threads: Pillow releases the GIL while it decodes), then close
+    up the rows of the files that failed, in place: returns the filled rows (a view of ``x``) and each
+    path's problem ("" where decoded). With ``x`` allocated up front the peak is the final array plus
+    an image per thread, where stacking a list of decoded images would hold every image twice."""
+    problems = map_in_threads(lambda i: decode_image(paths[i], x[i]), len(paths), workers)
+    decoded = [not p for p in problems]
+    for row, i in enumerate(np.flatnonzero(decoded)):
+        if row != i:
+            x[row] = x[i]
+    return x[:sum(decoded)], problems
 
 
 @dataclass
@@ -290,24 +387,15 @@ class FaceData:
 
 
 def load_images(base: Path, records: list[FaceRecord], size: int, workers: int | None = None) -> FaceData:
-    """Decode the usable records (threads: Pillow releases the GIL while it decodes); the ones that
-    cannot be decoded join the skipped records as ``unreadable``.
-
-    Each image is written into its row of one array allocated up front, and the rows of unreadable
-    files are closed up in place: the peak is the final array plus an image per thread, where
-    stacking a list of decoded images would hold every image twice."""
+    """Decode the usable records into one uint8 array allocated up front (``decode_rows``); the ones
+    that cannot be decoded join the skipped records as ``unreadable``."""
     usable = [r for r in records if not r.problem]
-    x = np.empty((len(usable), size, size, 3), np.uint8)
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        decoded = list(pool.map(lambda i: load_image(Path(base) / usable[i].path, x[i]), range(len(usable))))
-    for row, i in enumerate(np.flatnonzero(decoded)):
-        if row != i:
-            x[row] = x[i]
-    x = x[:sum(decoded)]
-    kept = [r for r, ok in zip(usable, decoded) if ok]
+    x, problems = decode_rows([Path(base) / r.path for r in usable], np.empty((len(usable), size, size, 3), np.uint8),
+                              workers)
+    kept = [r for r, problem in zip(usable, problems) if not problem]
     skipped = [r for r in records if r.problem]
     skipped += [FaceRecord(r.path, r.age, r.identity, r.label, "unreadable")
-                for r, ok in zip(usable, decoded) if not ok]
+                for r, problem in zip(usable, problems) if problem]
     return FaceData(x, kept, sorted(skipped, key=lambda r: r.path))
 
 

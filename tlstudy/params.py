@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tlstudy.config import FINE_TUNE, read_params, setup_logging  # noqa: F401  (setup_logging: for the stages)
 
-TASKS = ("fashion_mnist", "face_age")
+TASKS = ("fashion_mnist", "face_age", "image_folder")
 TRANSFER_SOURCES = ("mnist", "imagenet", "path")
 
 # What each registry entry (tlstudy/models.py) accepts under models.<name>: its builder's keyword
@@ -71,6 +71,8 @@ def check_params(params: dict) -> list[str]:
     task = (params.get("data") or {}).get("task", "fashion_mnist")
     if task not in TASKS:
         problems.append(f"data.task is {task!r}; use one of {', '.join(TASKS)}")
+    if task == "image_folder":
+        problems += _check_image_folder(params)
     if not _positive_int(params.get("epochs")):
         problems.append(f"epochs is {params.get('epochs')!r}; use a positive integer, e.g. -S epochs=10")
     per_class = params.get("examples_per_class")
@@ -192,4 +194,23 @@ def check_hypothesis(hypothesis, models: list) -> list[str]:
             problems.append(f"{key} compares {pair[0]} and {pair[1]}, but train.models lacks "
                             f"{' and '.join(untrained)}; add it to train.models, or drop the comparison "
                             f"(-S '~{key}')")
+    return problems
+
+
+def _check_image_folder(params: dict) -> list[str]:
+    """The image-folder task's keys (data.task=image_folder)."""
+    problems, folder = [], params.get("image_folder") or {}
+    if not (isinstance(folder.get("root"), str) and folder["root"].strip()):
+        problems.append(f"image_folder.root is {folder.get('root')!r}; give the folder of class folders, "
+                        "e.g. -S image_folder.root=/path/to/images")
+    if not (_positive_int(folder.get("image_size")) and folder["image_size"] >= 8):
+        problems.append(f"image_folder.image_size is {folder.get('image_size')!r}; use an integer of at least 8, "
+                        "e.g. 64 (the images' stored size; the ResNets resize to their own)")
+    if not isinstance(folder.get("drop_duplicates"), bool):
+        problems.append(f"image_folder.drop_duplicates is {folder.get('drop_duplicates')!r}; use true or false")
+    sizes = ((params.get("split") or {}).get("image_folder") or {})
+    val, test = sizes.get("val_size"), sizes.get("test_size")
+    if not all(_positive_number(v) and v < 1 for v in (val, test)) or val + test >= 1:
+        problems.append(f"split.image_folder.val_size and test_size are {val!r} and {test!r}; use fractions "
+                        "above 0 whose sum is below 1, e.g. 0.15 and 0.15")
     return problems
