@@ -106,8 +106,10 @@ def flagged_false_rates(seeds: int, spread: float, trials: int, images: int = 50
         if code in (stats.SUPPORTED, stats.CONTRADICTED):  # the report's flags, as stats.compare sets them
             false += 1
             diff, runs = a.astype(np.int8) - b.astype(np.int8), list(range(seeds))
-            flips = [w for w in stats.leave_one_out(diff, runs, 0.01, 0.95).values() if w != stats.VERDICT_WORDS[code]]
-            flagged += bool(flips or stats.standing_out(a.mean(axis=1), runs) or stats.standing_out(b.mean(axis=1), runs))
+            without = stats.leave_one_out(diff, runs, 0.01, 0.95).values()
+            flips = [word for word in without if word != stats.VERDICT_WORDS[code]]
+            standing = stats.standing_out(a.mean(axis=1), runs) or stats.standing_out(b.mean(axis=1), runs)
+            flagged += bool(flips or standing)
     return false / trials, flagged / false if false else float("nan")
 
 

@@ -23,7 +23,6 @@ from tlstudy import faces, imagefolder
 from tlstudy.data import Arrays, Splits, load_splits
 from tlstudy.export_folder import export, folder_name
 from tlstudy.idx import FASHION_MNIST, IdxDataset, IdxFile, fetch_idx_dataset
-from tlstudy.imagefolder import ImageFolderError
 
 COLOURS = {"cat": (200, 40, 40), "dog": (40, 200, 40), "owl": (40, 40, 200)}
 
@@ -76,7 +75,8 @@ def run_stages(work: Path, params: dict, monkeypatch) -> tuple[str, str]:
         monkeypatch.setattr(sys, "argv", [module.__name__, *args])
         errors = []
         handler = logging.Handler()
-        handler.emit = lambda record: errors.append(record.getMessage()) if record.levelno >= logging.ERROR else None
+        handler.emit = lambda record, errors=errors: (errors.append(record.getMessage())
+                                                      if record.levelno >= logging.ERROR else None)
         logging.getLogger().addHandler(handler)
         try:
             code = module.main()

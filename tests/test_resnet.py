@@ -282,7 +282,8 @@ def test_linear_probe_arm_trains_the_head_alone_for_the_whole_budget(weights_fil
     """params.yaml's resnet50_lp: every epoch on the frozen pretrained backbone, whose weights and
     BatchNorm statistics end exactly as loaded; the head moves."""
     params = load_params(ROOT / "params.yaml")
-    config = replace(TrainConfig.from_params(params, "resnet50_lp"), epochs=4, batch_size=16)  # past 3, the default frozen_epochs
+    # 4 epochs: past 3, the default frozen_epochs, so that only fine_tune none keeps the backbone frozen
+    config = replace(TrainConfig.from_params(params, "resnet50_lp"), epochs=4, batch_size=16)
     assert config.schedule.fine_tune == "none"
     start = StartingWeights()
     model, history = train_model("resnet50_lp", tiny_splits(), config, seed=0, backbone_weights=weights_file,
