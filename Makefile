@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Stages call `python -m stages.<name>`: the virtual environment's python must come first.
 RUN    := PATH="$(BIN):$$PATH"
 
-.PHONY: setup dataset browser repro test test-fast benchmark benchmark-study calibration sweep pr-report push pull
+.PHONY: setup dataset browser repro results test test-fast benchmark benchmark-study calibration sweep pr-report push pull
 
 # DVC's plots page with vega, vega-lite and vega-embed inline (.dvc/config: plots.html_template).
 TEMPLATE := .dvc/plots/offline.html
@@ -40,6 +40,11 @@ apt_install = if [ ! -e $(1) ]; then \
 repro: setup
 	$(RUN) $(BIN)/dvc repro
 	@echo "Report: report/report.html (numbers: $(VENV)/bin/dvc metrics show)"
+	@echo "Verdicts per regime: make results"
+
+# `dvc exp show` narrowed to the regimes' knobs and the verdicts, to fit 120 columns.
+results: setup
+	$(RUN) $(BIN)/python -m tlstudy.readme results
 
 # The test suite also opens DVC's plots page in a real browser: Debian's chromium, where apt exists.
 browser:

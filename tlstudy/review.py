@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tlstudy.stats import VERDICT_WORDS
+from tlstudy.stats import VERDICT_WORDS, read_verdicts
 from tlstudy.vega import to_png
 
 HYPOTHESIS = "metrics/hypothesis.json"
@@ -47,18 +47,18 @@ def _words(code) -> str:
 
 def verdict_lines(metrics_diff: dict) -> list[str]:
     """One line per comparison: its verdict in base and in head, with the delta and interval of each.
-    ``metrics_diff``: ``dvc metrics diff --all --json``."""
+    ``metrics_diff``: ``dvc metrics diff --all --json``; either side may hold the words or, from an
+    older commit, the numeric codes (``stats.read_verdicts``)."""
     values = metrics_diff.get(HYPOTHESIS, {})
-    names = sorted({key.split(".")[0] for key in values if key.endswith(".verdict") and key.count(".") == 1})
+    old, new = (read_verdicts({key: v.get(side) for key, v in values.items()}) for side in ("old", "new"))
     lines = []
-    for name in names:
-        fields = ("verdict", "delta", "ci_low", "ci_high")
-        (old, old_delta, old_low, old_high), (new, new_delta, new_low, new_high) = (
-            tuple((values.get(f"{name}.{field}") or {}).get(side) for field in fields) for side in ("old", "new"))
-        change = "unchanged" if old == new else "changed"
-        lines.append(f"- **{name}**: {_words(new)} (base: {_words(old)}, {change}); delta {_points(new_delta)} "
-                     f"points, 95% interval [{_points(new_low)}, {_points(new_high)}] (base: {_points(old_delta)} "
-                     f"[{_points(old_low)}, {_points(old_high)}])")
+    for name in {**new, **old}:
+        (old_code, old_delta, old_low, old_high), (new_code, new_delta, new_low, new_high) = (
+            tuple(side.get(name, {}).get(f) for f in ("verdict", "delta", "ci_low", "ci_high")) for side in (old, new))
+        change = "unchanged" if old_code == new_code else "changed"
+        lines.append(f"- **{name}**: {_words(new_code)} (base: {_words(old_code)}, {change}); delta "
+                     f"{_points(new_delta)} points, 95% interval [{_points(new_low)}, {_points(new_high)}] "
+                     f"(base: {_points(old_delta)} [{_points(old_low)}, {_points(old_high)}])")
     return lines or ["- no comparison in metrics/hypothesis.json on either side"]
 
 

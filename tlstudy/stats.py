@@ -62,6 +62,7 @@ nothing about another training run, so it informs and never decides.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,3 +249,53 @@ def sentence(name: str, result: dict) -> str:
         text += (f" Without BatchNorm recalibration it would read {VERDICT_WORDS[raw['verdict']]}, "
                  f"delta {_points(raw['delta'])} points [{_points(raw['ci_low'])}, {_points(raw['ci_high'])}].")
     return text
+
+
+
+# The declared metric (metrics/hypothesis.json), as `dvc metrics show/diff` and `dvc exp show` print it:
+# per comparison, "<name>": the verdict in words, and "<name>_ci": "delta [low,high]" in points. DVC sorts
+# the keys, so the research question's name is prefixed with LEAD to come first. (Numbering every
+# comparison would cost `dvc metrics show` 4 columns, past 120 with today's three.)
+# Older commits hold {"<name>": {"verdict": code, "delta": ..., "ci_low": ..., "ci_high": ...}}.
+LEAD = "1_"
+CODES = {word: code for code, word in VERDICT_WORDS.items()}
+_INTERVAL = re.compile(r"^([+-]?\d+\.\d) \[(?:n/a|([+-]?\d+\.\d),([+-]?\d+\.\d))\]$")
+
+
+def short_verdicts(comparisons: dict[str, dict], question: str) -> dict[str, str]:
+    """``comparisons``: name -> compare's result; ``question``: the research question's comparison."""
+    out = {}
+    for name, c in comparisons.items():
+        key = LEAD + name if name == question else name
+        bounds = "n/a" if c.get("ci_low") is None else f"{100 * c['ci_low']:+.1f},{100 * c['ci_high']:+.1f}"
+        out[key] = VERDICT_WORDS[c["verdict"]]
+        out[f"{key}_ci"] = f"{100 * c['delta']:+.1f} [{bounds}]"
+    return dict(sorted(out.items()))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def read_verdicts(metrics: dict) -> dict[str, dict]:
+    """Either form of metrics/hypothesis.json, nested as in the file or flattened as DVC's JSON output
+    keys it ("transfer.verdict"), as name -> {verdict (the code), delta, ci_low, ci_high} (None where
+    absent), the research question first where the file marks it, then by name."""
+    flat = _flatten(metrics)
+    found = []
+    for key, value in flat.items():
+        if key.endswith(".verdict") and key.count(".") == 1 and isinstance(value, (int, float)):
+            name = key.removesuffix(".verdict")  # the numeric form
+            found.append((False, name, int(value), *(flat.get(f"{name}.{f}") for f in ("delta", "ci_low", "ci_high"))))
+        elif isinstance(value, str) and value in CODES and "." not in key:
+            interval = _INTERVAL.match(flat.get(f"{key}_ci") or "")
+            numbers = [None if x is None else float(x) / 100 for x in (interval.groups() if interval else [None] * 3)]
+            found.append((not key.startswith(LEAD), key.removeprefix(LEAD), CODES[value], *numbers))
+    return {name: {"verdict": code, "delta": delta, "ci_low": low, "ci_high": high}
+            for _, name, code, delta, low, high in sorted(found, key=lambda f: f[:2])}
