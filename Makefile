@@ -70,7 +70,7 @@ benchmark: setup
 benchmark-study: setup
 	$(RUN) $(BIN)/python -m benchmarks.study
 
-# The verdict's calibration: false verdicts under the null and power, by simulation (README, "Calibration").
+# The verdict's calibration: false verdicts under the null and power, by simulation (docs/calibration.md).
 calibration: setup
 	$(RUN) $(BIN)/python -m benchmarks.calibration
 
@@ -86,7 +86,7 @@ EPOCHS   ?= 3,10,30
 sweep: setup
 	$(RUN) $(BIN)/python -m tlstudy.sweep run --examples $(EXAMPLES) --epochs $(EPOCHS)
 
-# The team's DVC remote (README, "Working as a team"): outputs and run cache, with one-line errors.
+# The team's DVC remote (docs/team.md): outputs and run cache, with one-line errors.
 push: setup
 	$(RUN) $(BIN)/python -m tlstudy.remote push
 pull: setup

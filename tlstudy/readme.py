@@ -55,8 +55,8 @@ def machines(root: Path) -> list[str]:
     for params in sorted((root / LIVE).glob("*/params.yaml")):
         env = (yaml.safe_load(params.read_text()) or {}).get("environment")
         if env:
-            machine = (f"{env['cpu']} ({env['cpu_isa'].split()[-1]}), GPUs: {env['gpus']}, "
-                       f"TensorFlow {env['tensorflow']}")
+            widest = (env.get("cpu_isa") or "unknown").split()[-1]  # the kernels oneDNN picks
+            machine = f"{env['cpu']} (up to {widest}), GPUs: {env['gpus']}, TensorFlow {env['tensorflow']}"
             found += [machine] if machine not in found else []
     return found or ["a machine that was not recorded"]
 

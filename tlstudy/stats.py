@@ -34,7 +34,7 @@ small samples need (a percentile bootstrap over three seeds is little more than 
 no seed spread it is the paired t-interval over the test images. Banerjee's combination keeps the
 coverage at least nominal whatever the ratio of the two terms; the variance sum counts
 ``sigma_e^2 / (k n)`` twice, which errs on the wide side too. Two alternatives were measured and
-rejected (``benchmarks/calibration.py``, README "Calibration"): one t quantile with Welch-Satterthwaite
+rejected (``benchmarks/calibration.py``, docs/calibration.md): one t quantile with Welch-Satterthwaite
 degrees of freedom (Satterthwaite 1946) gave up to 7% false verdicts with 3 seeds, since the seed
 term's degrees of freedom are estimated from the same few seeds; the unbiased ANOVA combination
 that subtracts the residual mean square (Clark's quasi-F, Satterthwaite's df per mean square) gave
