@@ -36,15 +36,41 @@ Interval = Callable[[np.ndarray, np.ndarray], tuple[float, float]]
 
 
 IMAGE_NOISE, ACCURACY = 0.16, 0.75
+MARGIN_THRESHOLD = 0.0107  # a threshold shift whose expected accuracy gain is the 1-point margin (true_delta: 1.003)
 
 
 def simulate(rng: np.random.Generator, seeds: int, spread: float, delta: float, images: int = 5000,
-             image_effect: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """One study's per-seed, per-image correctness of procedures a and b, shape (seeds, images)."""
+             image_effect: float = 0.0, tails: float | None = None, diverge: tuple[float, float] | None = None,
+             seed_correlation: float = 0.0, class_spread: float = 0.0,
+             classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """One study's per-seed, per-image correctness of procedures a and b, shape (seeds, images).
+
+    What real runs showed beyond the normal model, each off by default:
+    ``tails``: run effects from Student's t with these degrees of freedom (scaled to ``spread``);
+    ``diverge``: (probability, points) a run of a collapses by that much, with a's other runs shifted up
+    so that the expected difference stays ``delta``; ``seed_correlation``: a and b runs of one seed share
+    this correlation of their effects (the same seed draws the same training subset);
+    ``class_spread``: each run is better or worse on each of ``classes`` classes by this much (errors
+    clustered by class)."""
     difficulty = rng.random(images)
     effect = rng.normal(0.0, image_effect, images) / 2 if image_effect else 0.0
-    threshold_a = ACCURACY + delta + rng.normal(0.0, spread, (seeds, 1))
-    threshold_b = ACCURACY + rng.normal(0.0, spread, (seeds, 1))
+
+    def run_effects() -> np.ndarray:
+        if tails is None:
+            return rng.normal(0.0, 1.0, (seeds, 1))
+        return rng.standard_t(tails, (seeds, 1)) / np.sqrt(tails / (tails - 2))
+    shared = run_effects()
+    own_a, own_b = run_effects(), run_effects()
+    mix = np.sqrt(1 - seed_correlation ** 2)
+    threshold_a = ACCURACY + delta + spread * (seed_correlation * shared + mix * own_a)
+    threshold_b = ACCURACY + spread * (seed_correlation * shared + mix * own_b)
+    if diverge:
+        probability, drop = diverge
+        threshold_a = threshold_a + probability * drop - drop * (rng.random((seeds, 1)) < probability)
+    if class_spread:
+        label = rng.integers(0, classes, images)
+        threshold_a = threshold_a + rng.normal(0.0, class_spread, (seeds, classes))[:, label]
+        threshold_b = threshold_b + rng.normal(0.0, class_spread, (seeds, classes))[:, label]
     correct_a = difficulty - effect + rng.normal(0.0, IMAGE_NOISE, (seeds, images)) < threshold_a
     correct_b = difficulty + effect + rng.normal(0.0, IMAGE_NOISE, (seeds, images)) < threshold_b
     return correct_a, correct_b
@@ -58,14 +84,31 @@ def true_delta(delta: float, samples: int = 2_000_000) -> float:
 
 
 def verdict_rates(interval: Interval, seeds: int, spread: float, delta: float, trials: int, margin: float = 0.01,
-                  images: int = 5000, image_effect: float = 0.0, seed: int = 0) -> dict[int, float]:
-    """The share of each verdict over ``trials`` simulated studies."""
+                  images: int = 5000, image_effect: float = 0.0, seed: int = 0, **model) -> dict[int, float]:
+    """The share of each verdict over ``trials`` simulated studies (``model``: ``simulate``'s options)."""
     rng = np.random.default_rng(seed)
     counts = dict.fromkeys(stats.VERDICT_WORDS, 0)
     for _ in range(trials):
-        low, high = interval(*simulate(rng, seeds, spread, delta, images, image_effect))
+        low, high = interval(*simulate(rng, seeds, spread, delta, images, image_effect, **model))
         counts[stats.verdict(low, high, margin)] += 1
     return {code: count / trials for code, count in counts.items()}
+
+
+def flagged_false_rates(seeds: int, spread: float, trials: int, images: int = 5000, seed: int = 0,
+                        **model) -> tuple[float, float]:
+    """Under the null: the share of false verdicts, and the share of those that the report flags (a run
+    that stands out, or a verdict that leaving one seed out changes)."""
+    rng = np.random.default_rng(seed)
+    false = flagged = 0
+    for _ in range(trials):
+        a, b = simulate(rng, seeds, spread, 0.0, images, **model)
+        code = stats.verdict(*stats.delta_interval(a, b))
+        if code in (stats.SUPPORTED, stats.CONTRADICTED):  # the report's flags, as stats.compare sets them
+            false += 1
+            diff, runs = a.astype(np.int8) - b.astype(np.int8), list(range(seeds))
+            flips = [w for w in stats.leave_one_out(diff, runs, 0.01, 0.95).values() if w != stats.VERDICT_WORDS[code]]
+            flagged += bool(flips or stats.standing_out(a.mean(axis=1), runs) or stats.standing_out(b.mean(axis=1), runs))
+    return false / trials, flagged / false if false else float("nan")
 
 
 def false_verdict_rate(interval: Interval, seeds: int, spread: float, trials: int, images: int = 5000,
@@ -144,7 +187,34 @@ def main() -> None:
         power = verdict_rates(stats.delta_interval, delta=0.03, trials=trials, **cell)[stats.SUPPORTED]
         print(f"| {seeds} | {100 * spread:.0f} | {image_effect:g} | "
               + " | ".join(f"{100 * r:.1f}" for r in [*rates, previous]) + f" | {100 * power:.1f} |", flush=True)
+    robustness_table(trials)
     print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+def robustness_table(trials: int) -> None:
+    """Beyond normal runs: what real runs showed. False verdicts under the null (and the share of them
+    the report flags), and false "no practical difference" when the truth sits on the margin."""
+    print(f"\nBeyond normal runs ({trials} trials per cell, 2 points of seed spread, 5,000 test images): false "
+          "verdicts under the null, the share of those flagged in the report (a run that stands out, or a "
+          "verdict one seed decides), and false 'no practical difference' at a true delta equal to the margin.\n")
+    print("| generative model | seeds | false verdicts | flagged of those | false 'no practical difference' "
+          "at delta = margin |")
+    print("|---|---|---|---|---|")
+    models = {
+        "normal runs": {},
+        "heavy tails (t, 3 df)": {"tails": 3.0},
+        "a diverges by 20 points in 10% of runs": {"diverge": (0.1, 0.2)},
+        "seed effects correlated 0.7 between arms": {"seed_correlation": 0.7},
+        "errors clustered by class (2 points)": {"class_spread": 0.02},
+    }
+    for name, model in models.items():
+        for seeds in (3, 5, 10):
+            false, flagged = flagged_false_rates(seeds, 0.02, trials, **model)
+            # The truth on the margin: a's threshold shifted so that its expected accuracy is 1 point higher.
+            equivalent = verdict_rates(stats.delta_interval, seeds, 0.02, MARGIN_THRESHOLD, trials,
+                                       **model)[stats.NO_PRACTICAL_DIFFERENCE]
+            flagged_text = "n/a" if np.isnan(flagged) else f"{100 * flagged:.0f}"
+            print(f"| {name} | {seeds} | {100 * false:.1f} | {flagged_text} | {100 * equivalent:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from tlstudy.evaluation import classification_metrics
 from tlstudy.fsutil import atomic_file, write_json
 from tlstudy.models import RgbToBgr  # noqa: F401  (registered, for loading face-age ResNets)
 from tlstudy.params import load_params, setup_logging
-from tlstudy.training import seed_everything
+from tlstudy.training import predict, seed_everything
 
 log = logging.getLogger("evaluate")
 

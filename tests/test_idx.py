@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, idx_bytes
-from tlstudy.idx import FASHION_MNIST, DatasetError, fetch_idx_dataset, load_idx_dataset, read_idx
+from tlstudy.idx import FASHION_MNIST, DatasetError, fetch_idx_dataset, load_idx_dataset, read_idx, scale
 
 
 def test_fetch_decompresses_and_verifies(tiny_idx, tmp_path):
@@ -119,3 +119,12 @@ def test_fetch_stage_leaves_verified_files_alone_and_replaces_a_corrupt_one(tiny
     assert not already_verified(spec, out)
     (out / "t10k-images-idx3-ubyte").unlink()
     assert not already_verified(spec, out)
+
+
+def test_scale_maps_each_byte_to_its_float32_fraction_of_255():
+    """Every value a pixel can take, against p / 255 in double precision rounded once to float32 (double
+    rounding is exact for a division of float32 values): the arrays preprocess stores, byte for byte."""
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 4, 4)
+    expected = np.array([p / 255 for p in range(256)], np.float32).reshape(16, 4, 4)
+    scaled = scale(pixels)
+    assert scaled.dtype == np.float32 and scaled.tobytes() == expected.tobytes()

@@ -46,7 +46,7 @@ CASES = [
     ({"models.resnet50_tl.frozen_epochs": -1}, ["models.resnet50_tl.frozen_epochs", "from 0"]),
     ({"models.resnet50_tl.finetune_lr_factor": 0}, ["finetune_lr_factor", "positive"]),
     ({"models.resnet50_tl.image_size": 64}, ["image_size differs", "resnet50_tl 64", "resnet50_scratch 32"]),
-    ({"models.resnet50_ft.image_size": 16, "models.resnet50_tl.image_size": 16,
+    ({"models.resnet50_ft.image_size": 16, "models.resnet50_tl.image_size": 16, "models.resnet50_lp.image_size": 16,
       "models.resnet50_scratch.image_size": 16}, ["image_size is 16", "at least 32"]),  # one line per arm
     ({"models.vgg16": {"image_size": 32}}, ["models.vgg16", "not a registry model"]),
     ({"epochs": 0}, ["epochs", "positive integer"]),
@@ -70,7 +70,7 @@ def test_the_default_params_pass():
 @pytest.mark.parametrize("change, words", CASES, ids=[next(iter(c)) for c, _ in CASES])
 def test_each_mistake_is_one_line_naming_key_and_fix(change, words):
     problems = check_params(changed(change))
-    assert len(problems) == (3 if "image_size is 16" in words else 1), problems
+    assert len(problems) == (4 if "image_size is 16" in words else 1), problems
     for problem in problems:
         assert "\n" not in problem and all(word in problem for word in words), problem
 
@@ -105,7 +105,7 @@ def test_the_first_stage_stops_before_anything_runs(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "params.yaml: train.seeds is []; list at least one seed, e.g. [0, 1, 2, 3, 4]",
         "params.yaml: train.models names 'resnet', which is not in the registry; use one of mlp, cnn, "
-        "resnet50_scratch, resnet50_tl, resnet50_ft (or register it in tlstudy/models.py)",
+        "resnet50_scratch, resnet50_tl, resnet50_ft, resnet50_lp (or register it in tlstudy/models.py)",
     ]
     assert not (tmp_path / "data").exists(), "nothing written"
 

@@ -248,7 +248,8 @@ class StartingWeights(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.head = self.model.get_layer(HEAD).kernel.numpy()
-        self.conv = self.model.get_layer(BACKBONE).get_layer("conv1_conv").kernel.numpy()
+        if BACKBONE in [layer.name for layer in self.model.layers]:  # not in a head trained on features
+            self.conv = self.model.get_layer(BACKBONE).get_layer("conv1_conv").kernel.numpy()
 
 
 def test_init_only_arm_differs_from_scratch_in_initial_weights_only(weights_file):
@@ -275,3 +276,22 @@ def test_init_only_arm_differs_from_scratch_in_initial_weights_only(weights_file
     np.testing.assert_array_equal(start["resnet50_ft"].conv, reference.get_layer("conv1_conv").kernel.numpy())
     assert not np.array_equal(start["resnet50_scratch"].conv, start["resnet50_ft"].conv)
 
+
+
+def test_linear_probe_arm_trains_the_head_alone_for_the_whole_budget(weights_file):
+    """params.yaml's resnet50_lp: every epoch on the frozen pretrained backbone, whose weights and
+    BatchNorm statistics end exactly as loaded; the head moves."""
+    params = load_params(ROOT / "params.yaml")
+    config = replace(TrainConfig.from_params(params, "resnet50_lp"), epochs=4, batch_size=16)  # past 3, the default frozen_epochs
+    assert config.schedule.fine_tune == "none"
+    start = StartingWeights()
+    model, history = train_model("resnet50_lp", tiny_splits(), config, seed=0, backbone_weights=weights_file,
+                                 callbacks=[start])
+    assert history["epoch"] == [0, 1, 2, 3]
+    reference = resnet50_backbone(32)
+    reference.load_weights(weights_file)
+    backbone = model.get_layer(BACKBONE)
+    assert not backbone.trainable
+    for trained, loaded in zip(backbone.weights, reference.weights):  # moving statistics included
+        np.testing.assert_array_equal(trained.numpy(), loaded.numpy())
+    assert not np.array_equal(model.get_layer(HEAD).kernel.numpy(), start.head)

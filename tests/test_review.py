@@ -49,7 +49,7 @@ def test_pr_report_leads_with_verdicts_then_metrics_then_every_plot_as_a_png(two
                            f"(base: {VERDICT_WORDS[base['verdict']]}")
     assert f"delta {100 * head['delta']:+.1f} points" in line and f"(base: {100 * base['delta']:+.1f}" in line
     assert comment.index("### Verdicts") < comment.index("### Metrics") < comment.index("## Plots")
-    assert "| metrics/hypothesis.json" in comment and "| cnn_vs_mlp_ci " in comment, "dvc metrics diff --md"
+    assert "| metrics/hypothesis.json" in comment and "| cnn_vs_mlp " in comment, "dvc metrics diff --md"
     # Every plot DVC knows, each linked image a real PNG.
     plots = json.loads(subprocess.run([sys.executable, "-m", "dvc", "plots", "diff", "--json", "-o",
                                        str(repo / "tmp_plots"), "HEAD~1", "HEAD"], cwd=repo, capture_output=True,
@@ -111,8 +111,8 @@ def test_metrics_and_experiments_lead_with_the_verdicts_in_a_readable_width(two_
     repo = two_commits
     diff = run(repo, sys.executable, "-m", "dvc", "metrics", "diff", "--all", "--md", "HEAD~1", "HEAD")
     rows = [line for line in diff.splitlines() if line.startswith("| metrics/")]
-    # The tiny profile trains the MLP and the CNN only: one comparison, its verdict in words and its interval.
-    assert [row.split("|")[2].strip() for row in rows] == ["cnn_vs_mlp", "cnn_vs_mlp_ci"], "only the verdicts"
+    # The tiny profile trains the MLP and the CNN only: one comparison, secondary, its verdict in words.
+    assert [row.split("|")[2].strip() for row in rows] == ["cnn_vs_mlp"], "only the verdicts"
     words = [committed(repo, rev, "metrics/hypothesis.json")["cnn_vs_mlp"] for rev in ("HEAD~1", "HEAD")]
     assert set(words) <= set(VERDICT_WORDS.values())
     shown = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--no-pager", *exp_show_columns(repo)],
@@ -120,7 +120,7 @@ def test_metrics_and_experiments_lead_with_the_verdicts_in_a_readable_width(two_
     lines = shown.stdout.splitlines()
     assert shown.returncode == 0 and max(len(line) for line in lines) <= 120
     header = next(line for line in lines if "Experiment" in line)
-    assert "cnn_vs_mlp" in header and "cnn_vs_mlp_ci" not in header
+    assert "cnn_vs_mlp" in header
     assert "examples_per_class" in header and "epochs" in header
 
 

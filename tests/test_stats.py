@@ -138,9 +138,94 @@ def test_sentence_states_verdict_interval_seeds_and_raw_verdict():
               "image_half_width": 0.004, "verdict": SUPPORTED,
               "raw": {"delta": 0.5, "ci_low": 0.45, "ci_high": 0.55, "verdict": SUPPORTED}}
     text = sentence("transfer", result)
-    assert text.startswith("transfer (resnet50_tl minus resnet50_scratch): supported; delta +10.0 points")
+    assert text.startswith("transfer, the research question (resnet50_tl minus resnet50_scratch): supported; "
+                           "delta +10.0 points")
     assert "[+5.0, +15.0]" in text and "margin of practical equivalence 1.0 points" in text
-    assert "3 seeds are too few for the 1.0-point margin; about 40 would bring the half-width within it" in text
+    assert "wider than the 1.0-point margin" in text and "power" not in text, "no advice once decided"
+    assert "unresolved" not in text, "the whole interval lies above the margin"
     assert "Without BatchNorm recalibration it would read supported, delta +50.0 points" in text
+    assert sentence("init_only", result).startswith("init_only, secondary (resnet50_tl")
+    unresolved = {**result, "ci_low": 0.004, "delta": 0.077}
+    assert "the size is unresolved" in sentence("transfer", unresolved)
+    undecided = {**result, "verdict": INCONCLUSIVE, "ci_low": -0.01,
+                 "seeds_for_power": {"exclude_zero": {"seeds": 11, "range": [8, 48]},
+                                     "no_practical_difference": {"seeds": 18, "range": [12, None]}}}
+    text = sentence("transfer", undecided)
+    assert "For 80% power it would take about 11 seeds to exclude zero if the truth is the delta seen (from 8 " \
+           "to 48" in text
+    assert "about 18 seeds to show no practical difference if the truth is zero (from 12 to over 200" in text
     small_test_set = {**result, "seeds_needed": None, "image_half_width": 0.012}
     assert "the test images alone leave 1.2, so no number of seeds" in sentence("transfer", small_test_set)
+
+
+def test_half_width_known_answer_on_a_small_crossed_design():
+    """Three seeds, four images, worked by hand: per-seed deltas 1/4, 1/2, -1/4 (variance 7/48 with
+    k - 1 in the denominator), per-image means 2/3, 1/3, -1/3, 0 (variance 5/27 with n - 1); half-width
+    sqrt(t(0.975, 2)^2 (7/48) / 3 + t(0.975, 3)^2 (5/27) / 4). Fails on a variance with ddof 0, a
+    quantile from t(k) instead of t(k - 1), and a dropped image term."""
+    diff = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, -1, 0]])
+    t2, t3 = scipy_stats.t.ppf(0.975, 2), scipy_stats.t.ppf(0.975, 3)  # 4.303, 3.182
+    expected = np.sqrt(t2 ** 2 * (7 / 48) / 3 + t3 ** 2 * (5 / 27) / 4)
+    assert Components.of(diff).half_width() == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(1.16997, abs=1e-4)
+
+
+def test_seeds_for_power_known_answers():
+    """Seed spread 1 point and no image term: with k seeds the estimate's sd is 1/sqrt(k) points and the
+    half-width t(k-1)/sqrt(k). To exclude zero at a true 1 point with 80% power, sqrt(k) - t(k-1) must
+    reach z(0.8) = 0.842: 0.694 at k = 9, 0.900 at k = 10. For no practical difference within 1 point
+    at a true 0, it must reach z(0.9) = 1.282: 1.263 at k = 12, 1.427 at k = 13."""
+    c = Components(seeds=5, images=5000, seed_var=0.01 ** 2, image_var=0.0, residual_var=0.0)
+    plan = c.seeds_for_power(delta=0.01, margin=0.01)
+    assert plan["exclude_zero"]["seeds"] == 10 and plan["no_practical_difference"]["seeds"] == 13
+    low, high = plan["exclude_zero"]["range"]
+    assert low < 10 < high, "the seed variance's interval from 4 degrees of freedom is wide"
+    assert Components(1, 5000, float("nan"), 0.1, float("nan")).seeds_for_power(0.01, 0.01) == {}
+
+
+def test_probability_of_improvement_is_mann_whitney_u_over_all_pairs():
+    a, b = np.array([0.71, 0.72, 0.73]), np.array([0.72, 0.72, 0.70])
+    result = stats.probability_of_improvement(a, b)
+    u = scipy_stats.mannwhitneyu(a, b).statistic  # ties count half
+    assert result["p"] == pytest.approx(u / 9) == pytest.approx(6 / 9)
+    assert result["ci_low"] <= result["p"] <= result["ci_high"]
+    assert stats.probability_of_improvement(a + 1, b)["ci_low"] == 1.0, "every resample: a always better"
+
+
+def test_a_run_that_stands_out_is_flagged_and_normal_arms_rarely_are():
+    assert stats.standing_out(np.array([0.750, 0.752, 0.748, 0.751, 0.600]), [0, 1, 2, 3, 4]) == {"4": -50.59}
+    assert stats.standing_out(np.array([0.750, 0.752, 0.748, 0.751, 0.745]), [0, 1, 2, 3, 4]) == {}
+    assert stats.standing_out(np.array([0.7, 0.1]), [0, 1]) == {}, "two runs: no arm to stand out of"
+    # Calibrated: in arms of five normal runs (another generator than the threshold's), some run is
+    # flagged in about 5% (Iglewicz and Hoaglin's fixed 3.5 flags about 21%).
+    rng = np.random.default_rng(11)
+    flagged = np.mean([bool(stats.standing_out(rng.normal(0.75, 0.01, 5), list(range(5)))) for _ in range(4000)])
+    assert 0.035 < flagged < 0.065
+
+
+def test_a_verdict_that_one_seed_decides_is_flagged():
+    """Four seeds with no difference and one 20 points better: inconclusive with it; without it, the
+    interval is the images' alone, within the margin."""
+    a, b = seeds_with_deltas([0.0, 0.0, 0.0, 0.0, 0.2], n=5000)
+    result = compare(a, b, [0, 1, 2, 3, 4])
+    assert result["verdict"] == INCONCLUSIVE
+    assert result["verdict_without_seed"]["4"] == "no practical difference"
+    assert result["flips_without_seed"] == ["4"]
+    assert "One seed decides the verdict" in sentence("transfer", {**result, "a": "x", "b": "y"})
+    assert result["unseen_failure_rate"] == pytest.approx(1 - 0.05 ** (1 / 5))
+
+
+def test_the_calibration_models_draw_what_they_say():
+    """The generative model's options, on many seeds: a diverging arm keeps its expected accuracy (its
+    other runs shifted up), and correlated seed effects correlate the two arms' per-seed accuracies."""
+    from benchmarks.calibration import simulate
+
+    rng = np.random.default_rng(2)
+    a, b = simulate(rng, 4000, 0.02, 0.0, images=400, diverge=(0.1, 0.2))
+    acc_a, acc_b = a.mean(axis=1), b.mean(axis=1)
+    assert abs(acc_a.mean() - acc_b.mean()) < 0.005
+    assert 0.07 < np.mean(acc_a < np.median(acc_a) - 0.1) < 0.13, "about 10% of a's runs collapse"
+    a, b = simulate(rng, 1000, 0.02, 0.0, images=4000, seed_correlation=0.9)
+    assert np.corrcoef(a.mean(axis=1), b.mean(axis=1))[0, 1] > 0.5
+    a, b = simulate(rng, 1000, 0.02, 0.0, images=4000)
+    assert abs(np.corrcoef(a.mean(axis=1), b.mean(axis=1))[0, 1]) < 0.1

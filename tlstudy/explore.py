@@ -14,11 +14,6 @@ import pandas as pd  # noqa: E402
 from tlstudy.fsutil import atomic_file  # noqa: E402
 
 
-def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels to float32 in [0, 1]."""
-    return images.astype(np.float32) / 255.0
-
-
 def pixel_frame(images: np.ndarray) -> pd.DataFrame:
     """One row per image, one column per pixel (``pixel0`` ...), as the study's DataFrame."""
     flat = images.reshape(len(images), -1)

@@ -217,3 +217,10 @@ def load_idx_dataset(dataset: IdxDataset, directory: Path) -> tuple[np.ndarray, 
     """Return (x_train, y_train, x_test, y_test) as uint8 arrays from a fetched directory."""
     arrays = [read_idx(Path(directory) / spec.name, spec) for spec in dataset.files]
     return tuple(arrays)  # type: ignore[return-value]
+
+
+def scale(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels to float32 in [0, 1], the original study's input scaling: preprocess stores
+    Fashion-MNIST so, and pretrain scales MNIST alike. It lives beside the loading, not with the
+    exploratory plots, so that editing a plot re-runs no training."""
+    return images.astype(np.float32) / 255.0

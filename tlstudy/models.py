@@ -151,3 +151,4 @@ def resnet50(input_shape, num_classes, input_dtype="float32", image_size: int = 
 register("resnet50_scratch")(resnet50)
 register("resnet50_tl", pretrained=True)(resnet50)
 register("resnet50_ft", pretrained=True)(resnet50)  # the pretrained init, trained like scratch (params.yaml)
+register("resnet50_lp", pretrained=True)(resnet50)  # the linear probe: the backbone never trains (params.yaml)

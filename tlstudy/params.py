@@ -25,10 +25,12 @@ MODEL_OPTIONS = {
     "resnet50_scratch": ("image_size",),
     "resnet50_tl": ("image_size",),
     "resnet50_ft": ("image_size",),
+    "resnet50_lp": ("image_size",),
 }
-PRETRAINED = ("resnet50_tl", "resnet50_ft")
+PRETRAINED = ("resnet50_tl", "resnet50_ft", "resnet50_lp")
 SCHEDULE_OPTIONS = ("frozen_epochs", "fine_tune", "finetune_lr_factor")
-FINE_TUNE = ("all", "conv2", "conv3", "conv4", "conv5")
+# none: the backbone stays frozen for the whole budget (a linear probe); otherwise what unfreezes.
+FINE_TUNE = ("none", "all", "conv2", "conv3", "conv4", "conv5")
 
 
 class ParamsError(ValueError):

@@ -19,8 +19,7 @@ import numpy as np
 
 from tlstudy.batchnorm import recalibrate_batchnorm
 from tlstudy.data import Arrays, Splits
-from tlstudy.explore import scale
-from tlstudy.idx import MNIST, fetch_idx_dataset, load_idx_dataset, md5_of
+from tlstudy.idx import MNIST, fetch_idx_dataset, load_idx_dataset, md5_of, scale
 from tlstudy.models import BACKBONE, resnet50_backbone
 from tlstudy.splits import stratified_subset
 from tlstudy.training import TrainConfig, ValidationBudget, train_model

@@ -1,5 +1,5 @@
 """The pull-request comment: the verdicts first (base against head, in words), then
-``dvc metrics diff --md``, then every plot of ``dvc plots diff`` as a PNG image.
+``dvc metrics diff --all --md``, then every plot of ``dvc plots diff`` as a PNG image.
 
     python -m tlstudy.review --base main --head HEAD --out pr-report    # or: make pr-report BASE=... HEAD=...
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from tlstudy.stats import VERDICT_WORDS, read_verdicts
 from tlstudy.vega import to_png
 
-HYPOTHESIS = "metrics/hypothesis.json"
+HYPOTHESIS, COMPARISONS = "metrics/hypothesis.json", "metrics/comparisons.json"
 
 
 def dvc(*args: str) -> str:
@@ -45,12 +45,20 @@ def _words(code) -> str:
     return "absent" if code is None else VERDICT_WORDS[int(code)]
 
 
-def verdict_lines(metrics_diff: dict) -> list[str]:
+def verdict_lines(metrics_diff: dict, details: tuple[dict, dict] = ({}, {})) -> list[str]:
     """One line per comparison: its verdict in base and in head, with the delta and interval of each.
     ``metrics_diff``: ``dvc metrics diff --all --json``; either side may hold the words or, from an
-    older commit, the numeric codes (``stats.read_verdicts``)."""
+    older commit, the numeric codes (``stats.read_verdicts``). ``details``: base's and head's
+    metrics/comparisons.json, for the deltas and intervals hypothesis.json leaves out."""
     values = metrics_diff.get(HYPOTHESIS, {})
-    old, new = (read_verdicts({key: v.get(side) for key, v in values.items()}) for side in ("old", "new"))
+    sides = []
+    for side, full in zip(("old", "new"), details):
+        found = read_verdicts({key: v.get(side) for key, v in values.items()})
+        for name, v in found.items():
+            if v["delta"] is None and isinstance(full.get(name), dict):
+                v.update({f: full[name].get(f) for f in ("delta", "ci_low", "ci_high")})
+        sides.append(found)
+    old, new = sides
     lines = []
     for name in {**new, **old}:
         (old_code, old_delta, old_low, old_high), (new_code, new_delta, new_low, new_high) = (
@@ -60,6 +68,15 @@ def verdict_lines(metrics_diff: dict) -> list[str]:
                      f"{_points(new_delta)} points, 95% interval [{_points(new_low)}, {_points(new_high)}] "
                      f"(base: {_points(old_delta)} [{_points(old_low)}, {_points(old_high)}])")
     return lines or ["- no comparison in metrics/hypothesis.json on either side"]
+
+
+def comparisons_at(rev: str) -> dict:
+    """metrics/comparisons.json at a revision (``workspace``: on disk); empty where it is absent."""
+    if rev == "workspace":
+        path = Path(COMPARISONS)
+        return json.loads(path.read_text()) if path.exists() else {}
+    shown = subprocess.run(["git", "show", f"{rev}:{COMPARISONS}"], capture_output=True, text=True)
+    return json.loads(shown.stdout) if shown.returncode == 0 else {}
 
 
 def slug(text: str) -> str:
@@ -90,10 +107,11 @@ def write_comment(base: str, head: str, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     revs = revisions(base, head)
     metrics_diff = json.loads(dvc("metrics", "diff", "--all", "--json", *revs) or "{}")
-    table = dvc("metrics", "diff", "--md", *revs)
+    table = dvc("metrics", "diff", "--all", "--md", *revs)  # a handful of rows: the unchanged verdicts too
     plots = json.loads(dvc("plots", "diff", "--json", "-o", str(out / "dvc_plots"), *revs))
+    verdicts = verdict_lines(metrics_diff, (comparisons_at(base), comparisons_at(head)))
     lines = [f"## Does pretraining pay? `{head}` against `{base}`", "", "### Verdicts", "",
-             *verdict_lines(metrics_diff), "", "### Metrics", "", table.strip() or "no metric changed", "",
+             *verdicts, "", "### Metrics", "", table.strip() or "no metric changed", "",
              "## Plots", "", *render_plots(plots, out)]
     comment = out / "comment.md"
     comment.write_text("\n".join(lines) + "\n")

@@ -62,17 +62,21 @@ nothing about another training run, so it informs and never decides.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.stats import binom
+from scipy.stats import binom, chi2, norm
 from scipy.stats import t as student_t
 
 SUPPORTED, INCONCLUSIVE, CONTRADICTED, NO_PRACTICAL_DIFFERENCE = 1, 0, -1, 2
 VERDICT_WORDS = {SUPPORTED: "supported", NO_PRACTICAL_DIFFERENCE: "no practical difference",
                  CONTRADICTED: "contradicted", INCONCLUSIVE: "inconclusive"}
 MAX_SEEDS = 200  # "seeds needed" searches up to here
+PRIMARY = "transfer"  # the research question; every other comparison is secondary, unadjusted
+OUTLIER_FALSE_RATE = 0.05  # the share of arms of k normal runs in which some run would stand out
+POWER = 0.8  # the power "seeds for power" plans for
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
@@ -138,6 +142,39 @@ class Components:
         return None
 
 
+    def power(self, seeds: int, delta: float, margin: float, confidence: float = 0.95) -> tuple[float, float]:
+        """With ``seeds`` seeds on the same test images, approximately: the chance that the interval
+        excludes zero when the truth is ``delta``, and the chance that it lies within the margin when
+        the truth is zero. The estimate is taken as normal around the truth with the expected variance
+        (seed term and image term), the interval's half-width as its expected one."""
+        sd = np.sqrt(self.seed_var / seeds + self._image_term(seeds))
+        half = self.expected_half_width(seeds, confidence)
+        if not (np.isfinite(sd) and np.isfinite(half)) or sd == 0:
+            return float("nan"), float("nan")
+        exclude = float(norm.cdf((abs(delta) - half) / sd))
+        equivalent = float(max(0.0, 2 * norm.cdf((margin - half) / sd) - 1)) if margin > half else 0.0
+        return exclude, equivalent
+
+    def seeds_for_power(self, delta: float, margin: float, confidence: float = 0.95,
+                        power: float = POWER) -> dict:
+        """The fewest seeds (up to ``MAX_SEEDS``; null past it) giving ``power``: to exclude zero if the
+        truth is the observed ``delta``, and to show no practical difference if the truth is zero. Each
+        as a range too, from the seed variance's own ``confidence`` interval (chi-square, k - 1 degrees
+        of freedom): with few seeds, the spread behind the figure is itself uncertain."""
+        if self.seeds < 2 or not np.isfinite(self.seed_var):
+            return {}
+        q = 0.5 + confidence / 2.0
+        low_var = self.seed_var * (self.seeds - 1) / chi2.ppf(q, self.seeds - 1)
+        high_var = self.seed_var * (self.seeds - 1) / chi2.ppf(1 - q, self.seeds - 1)
+        result = {}
+        for goal, index in (("exclude_zero", 0), ("no_practical_difference", 1)):
+            needed = [next((k for k in range(2, MAX_SEEDS + 1)
+                            if replace(self, seed_var=var).power(k, delta, margin, confidence)[index] >= power), None)
+                      for var in (self.seed_var, low_var, high_var)]
+            result[goal] = {"seeds": needed[0], "range": [needed[1], needed[2]]}
+        return result
+
+
 def _half_width(seed_term: float, seed_df: int, image_term: float, image_df: int, confidence: float) -> float:
     """Banerjee's combination: each variance term times the squared t quantile of its own df."""
     if seed_df < 1 or not np.isfinite(seed_term):
@@ -178,6 +215,72 @@ def _number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """Iglewicz and Hoaglin's modified z-score, 0.6745 (x - median) / MAD; where the MAD is 0 (half the
+    runs tie), the mean absolute deviation times 1.2533 stands in for it, as they advise."""
+    values = np.asarray(values, float)
+    deviation = values - np.median(values)
+    mad = np.median(np.abs(deviation))
+    if mad > 0:
+        return 0.6745 * deviation / mad
+    mean_ad = np.mean(np.abs(deviation))
+    return deviation / (1.253314 * mean_ad) if mean_ad > 0 else np.zeros_like(values)
+
+
+@functools.cache
+def outlier_threshold(runs: int, false_rate: float = OUTLIER_FALSE_RATE, draws: int = 100_000) -> float:
+    """The robust z-score past which a run stands out of an arm of ``runs`` runs: the (1 - false_rate)
+    quantile of the largest |z| among ``runs`` normal draws, by simulation. The fixed 3.5 of Iglewicz
+    and Hoaglin flags some run in 21% of arms of five normal runs (a median of five and its MAD are
+    themselves noisy); this threshold flags 5%: about 21 for 3 runs, 8 for 5, 4.6 for 10."""
+    x = np.random.default_rng(0).normal(size=(draws, runs))
+    deviation = x - np.median(x, axis=1, keepdims=True)
+    z = 0.6745 * deviation / np.median(np.abs(deviation), axis=1, keepdims=True)
+    return float(np.quantile(np.abs(z).max(axis=1), 1 - false_rate))
+
+
+def standing_out(accuracy: np.ndarray, seeds: list[int]) -> dict[str, float]:
+    """The runs of one arm that stand out (``outlier_threshold``): seed -> robust z (none under 3 runs)."""
+    if len(seeds) < 3:
+        return {}
+    z, threshold = robust_z(accuracy), outlier_threshold(len(seeds))
+    return {str(seed): round(float(score), 2) for seed, score in zip(seeds, z) if abs(score) > threshold}
+
+
+def probability_of_improvement(acc_a: np.ndarray, acc_b: np.ndarray, confidence: float = 0.95,
+                               resamples: int = 2000) -> dict:
+    """P(a run of a scores above a run of b), over every pair of seeds, ties counting half (rliable's
+    "probability of improvement", Agarwal et al. 2021), with a percentile bootstrap interval that
+    resamples each arm's runs (rliable's stratified bootstrap; a fixed generator, so the same runs
+    give the same interval)."""
+    def p(a, b):
+        return float(np.mean((a[:, None] > b[None, :]) + 0.5 * (a[:, None] == b[None, :])))
+    acc_a, acc_b = np.asarray(acc_a, float), np.asarray(acc_b, float)
+    rng = np.random.default_rng(0)
+    draws = [p(rng.choice(acc_a, len(acc_a)), rng.choice(acc_b, len(acc_b))) for _ in range(resamples)]
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    return {"p": p(acc_a, acc_b), "ci_low": float(low), "ci_high": float(high)}
+
+
+def leave_one_out(diff: np.ndarray, seeds: list[int], margin: float, confidence: float) -> dict[str, str]:
+    """The verdict with each seed's runs left out (needs three seeds or more): seed -> verdict word."""
+    if len(seeds) < 3:
+        return {}
+    result = {}
+    for i, seed in enumerate(seeds):
+        rest = np.delete(diff, i, axis=0)
+        half = Components.of(rest).half_width(confidence)
+        result[str(seed)] = VERDICT_WORDS[verdict(rest.mean() - half, rest.mean() + half, margin)]
+    return result
+
+
+def failure_rate_bound(runs: int, confidence: float = 0.95) -> float:
+    """The largest per-run failure rate that ``runs`` runs without a failure leave plausible: with none
+    seen, 1 - (1 - confidence) ** (1 / runs) (about 3 / runs, the rule of three)."""
+    return float(1 - (1 - confidence) ** (1 / runs))
+
+
 def compare(correct_a: np.ndarray, correct_b: np.ndarray, seeds: list[int], margin: float = 0.01,
             confidence: float = 0.95) -> dict:
     """Everything the hypothesis file says about ``a`` against ``b``: (seeds, images) correctness."""
@@ -209,6 +312,17 @@ def compare(correct_a: np.ndarray, correct_b: np.ndarray, seeds: list[int], marg
         # Exact McNemar per seed: do these two trained networks differ on this test set? Not evidence
         # about the procedures; the verdict rests on the interval alone.
         "mcnemar_p_per_seed": {str(s): mcnemar_exact(a, b) for s, a, b in zip(seeds, correct_a, correct_b)},
+        # Robust to one run: runs that stand out from their arm, the verdict without each seed, and the
+        # chance that a run of a beats a run of b.
+        "standing_out": {"a": standing_out(acc_a, seeds), "b": standing_out(acc_b, seeds)},
+        "verdict_without_seed": (without := leave_one_out(diff, seeds, margin, confidence)),
+        "flips_without_seed": sorted(s for s, word in without.items() if word != VERDICT_WORDS[code]),
+        "probability_of_improvement": probability_of_improvement(acc_a, acc_b, confidence),
+        # No failure seen in k runs still allows a per-run failure rate up to this (95%).
+        "unseen_failure_rate": failure_rate_bound(len(seeds), confidence),
+        # Seeds for 80% power (exclude zero at the observed delta; no practical difference if the
+        # truth is zero), each with a range from the uncertainty of the seed spread.
+        "seeds_for_power": components.seeds_for_power(delta, margin, confidence),
     }
 
 
@@ -233,17 +347,61 @@ def seeds_statement(result: dict) -> str:
     if half <= margin:
         return (f"The half-width is {half:.1f} points, within the {margin:.1f}-point margin: {seeds} seeds "
                 f"are enough to resolve it.")
-    return (f"The half-width is {half:.1f} points: {seeds} seeds are too few for the {margin:.1f}-point "
-            f"margin; about {needed} would bring the half-width within it.")
+    text = f"The half-width is {half:.1f} points, wider than the {margin:.1f}-point margin."
+    power = result.get("seeds_for_power") or {}
+    if result["verdict"] == INCONCLUSIVE and power:  # advice only where the verdict is not yet decided
+        plans = []
+        for goal, words in (("exclude_zero", "to exclude zero if the truth is the delta seen"),
+                            ("no_practical_difference", "to show no practical difference if the truth is zero")):
+            plan = power.get(goal) or {}
+            if plan.get("seeds") is not None:
+                low, high = (str(k) if k is not None else f"over {MAX_SEEDS}" for k in plan["range"])
+                plans.append(f"about {plan['seeds']} seeds {words} (from {low} to {high} over the seed spread's "
+                             f"plausible range)")
+        if plans:
+            text += f" For {100 * POWER:.0f}% power it would take " + "; ".join(plans) + "."
+    return text
+
+
+def robustness_statement(result: dict) -> str:
+    """Runs that stand out, verdicts that one seed decides, and what k seeds cannot see."""
+    parts = []
+    for side in ("a", "b"):
+        for seed, z in (result.get("standing_out") or {}).get(side, {}).items():
+            parts.append(f"{result[side]}'s seed {seed} stands out from its arm (robust z {z:+.1f})")
+    flips = result.get("flips_without_seed") or []
+    if flips:
+        words = ", ".join(f"seed {s}: {result['verdict_without_seed'][s]}" for s in flips)
+        parts.append(f"one seed decides the verdict: without it, it reads otherwise ({words})")
+    pi = result.get("probability_of_improvement")
+    text = "; ".join(parts) + ". " if parts else ""
+    text = text[0].upper() + text[1:] if text else ""
+    if pi:
+        text += (f"A run of {result['a']} beats a run of {result['b']} with probability {pi['p']:.2f} "
+                 f"[{pi['ci_low']:.2f}, {pi['ci_high']:.2f}]. ")
+    if result.get("unseen_failure_rate") is not None:
+        text += (f"{result['seeds']} seeds per arm cannot see a failure mode rarer than about 1 run in "
+                 f"{result['seeds']}: one that never showed may still strike up to "
+                 f"{100 * result['unseen_failure_rate']:.0f}% of runs.")
+    return text.strip()
 
 
 def sentence(name: str, result: dict) -> str:
     """The report's sentence: verdict, delta, interval, and whether the seeds suffice."""
-    text = (f"{name} ({result['a']} minus {result['b']}): {VERDICT_WORDS[result['verdict']]}; "
+    role = "the research question" if name == PRIMARY else "secondary"
+    text = (f"{name}, {role} ({result['a']} minus {result['b']}): {VERDICT_WORDS[result['verdict']]}; "
             f"delta {_points(result['delta'])} points of test accuracy "
             f"({100 * result['accuracy_a']:.1f}% against {100 * result['accuracy_b']:.1f}%) over "
             f"{result['seeds']} seeds, 95% interval [{_points(result['ci_low'])}, {_points(result['ci_high'])}], "
-            f"margin of practical equivalence {100 * result['margin']:.1f} points. {seeds_statement(result)}")
+            f"margin of practical equivalence {100 * result['margin']:.1f} points. ")
+    low, high, margin = result["ci_low"], result["ci_high"], result["margin"]
+    if result["verdict"] == SUPPORTED and low < margin:
+        text += "It is better, but the size is unresolved: the interval reaches below the margin. "
+    if result["verdict"] == CONTRADICTED and high > -margin:
+        text += "It is worse, but the size is unresolved: the interval reaches above minus the margin. "
+    text += seeds_statement(result)
+    robust = robustness_statement(result)
+    text += f" {robust}" if robust else ""
     if "raw" in result:
         raw = result["raw"]
         text += (f" Without BatchNorm recalibration it would read {VERDICT_WORDS[raw['verdict']]}, "
@@ -253,23 +411,27 @@ def sentence(name: str, result: dict) -> str:
 
 
 # The declared metric (metrics/hypothesis.json), as `dvc metrics show/diff` and `dvc exp show` print it:
-# per comparison, "<name>": the verdict in words, and "<name>_ci": "delta [low,high]" in points. DVC sorts
-# the keys, so the research question's name is prefixed with LEAD to come first. (Numbering every
-# comparison would cost `dvc metrics show` 4 columns, past 120 with today's three.)
+# the research question (PRIMARY) as "1_transfer": its verdict in words, and "1_transfer_ci": "delta
+# [low,high]" in points; each secondary comparison as "<name>": its verdict in words (its delta and interval
+# are in comparisons.json and the report). DVC sorts keys: LEAD puts the question first. Measured with
+# `dvc metrics show` on today's four comparisons: 96 columns; an interval for each would take 152. (Four
+# "no practical difference" verdicts would take 141: a word that long does not fit four times.)
 # Older commits hold {"<name>": {"verdict": code, "delta": ..., "ci_low": ..., "ci_high": ...}}.
 LEAD = "1_"
 CODES = {word: code for code, word in VERDICT_WORDS.items()}
 _INTERVAL = re.compile(r"^([+-]?\d+\.\d) \[(?:n/a|([+-]?\d+\.\d),([+-]?\d+\.\d))\]$")
 
 
-def short_verdicts(comparisons: dict[str, dict], question: str) -> dict[str, str]:
-    """``comparisons``: name -> compare's result; ``question``: the research question's comparison."""
+def short_verdicts(comparisons: dict[str, dict]) -> dict[str, str]:
+    """``comparisons``: name -> compare's result."""
     out = {}
     for name, c in comparisons.items():
-        key = LEAD + name if name == question else name
+        if name != PRIMARY:
+            out[name] = VERDICT_WORDS[c["verdict"]]
+            continue
         bounds = "n/a" if c.get("ci_low") is None else f"{100 * c['ci_low']:+.1f},{100 * c['ci_high']:+.1f}"
-        out[key] = VERDICT_WORDS[c["verdict"]]
-        out[f"{key}_ci"] = f"{100 * c['delta']:+.1f} [{bounds}]"
+        out[LEAD + name] = VERDICT_WORDS[c["verdict"]]
+        out[f"{LEAD}{name}_ci"] = f"{100 * c['delta']:+.1f} [{bounds}]"
     return dict(sorted(out.items()))
 
 

@@ -108,6 +108,36 @@ def push_experiments(names: list[str], git_remote: str) -> list[str]:
     return pushed
 
 
+def confirm_cost(pairs: list[tuple[str, str]], confirm_hours: float, yes: bool, ask=None, pipeline=None) -> None:
+    """Say how many runs the grid holds and about how long they take (tlstudy/plan.py's table: the
+    stages that read a knob, and every stage after them, run again in each experiment); past
+    ``confirm_hours``, go on only on ``--yes`` or a yes to ``ask`` (``input`` at a terminal, else None:
+    nobody to ask). ``pipeline``: (edges, params by stage), by default the repository's."""
+    from tlstudy import plan
+
+    edges, params = pipeline or plan.pipeline()
+    stages = plan.to_run(plan.reading(params, KNOBS), edges)
+    low, high = sweep_cost(pairs, stages)
+    print(f"The sweep: {len(pairs)} runs of {len(stages)} stages each, about {plan.duration(low)} to "
+          f"{plan.duration(high)} one after another (times measured on {plan.MACHINE}; other machines differ)",
+          flush=True)
+    if yes or high <= confirm_hours * 3600:
+        return
+    if ask is None:
+        raise SystemExit(f"The sweep may take more than {confirm_hours:g} h: pass --yes (make sweep YES=1) to run it "
+                         "without asking, or fewer --examples/--epochs values.")
+    if ask("Go on? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise SystemExit("Sweep not started.")
+
+
+def sweep_cost(pairs: list[tuple[str, str]], stages: set[str]) -> tuple[float, float]:
+    """(low, high) seconds for ``stages`` once per (examples, epochs) pair."""
+    from tlstudy import plan
+
+    costs = [plan.estimate(stages, examples, epochs)[1:] for examples, epochs in pairs]
+    return sum(low for low, _ in costs), sum(high for _, high in costs)
+
+
 def run_queue(jobs: int = 1) -> int:
     """Run every queued experiment; the return code is non-zero if any failed, the others still run."""
     return subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--run-all", "-j", str(jobs)]).returncode
@@ -362,6 +392,9 @@ def main() -> None:
     run.add_argument("--shard", default="1/1", help="i/n: run only this worker's share of the grid")
     run.add_argument("--push", metavar="GIT_REMOTE", help="dvc exp push each finished experiment there")
     run.add_argument("--out", default="sweep")
+    run.add_argument("--yes", action="store_true", help="run without asking, whatever the estimated time")
+    run.add_argument("--confirm-hours", type=float, default=2.0,
+                     help="past this estimated time, ask before starting (default: 2)")
     collect_parser = commands.add_parser("collect", help="collect the experiments of the current commit")
     collect_parser.add_argument("--out", default="sweep")
     collect_parser.add_argument("--rev", action="append", default=[],
@@ -373,7 +406,9 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     if args.command == "run":
-        names = queue_grid(regimes(args.examples.split(","), args.epochs.split(","), args.shard), args.set)
+        pairs = regimes(args.examples.split(","), args.epochs.split(","), args.shard)
+        confirm_cost(pairs, args.confirm_hours, args.yes, ask=input if sys.stdin.isatty() else None)
+        names = queue_grid(pairs, args.set)
         run_queue(args.jobs)
         if args.push:
             push_experiments(names, args.push)

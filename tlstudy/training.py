@@ -30,7 +30,7 @@ class TransferSchedule:
     """How a pretrained model spends the epoch budget: head alone first, then fine-tuning."""
 
     frozen_epochs: int = 3  # epochs of the budget spent on the head, backbone frozen (features cached)
-    fine_tune: str = "all"  # "all", or "conv2".."conv5": unfreeze from that ResNet stage upwards
+    fine_tune: str = "all"  # "all", or "conv2".."conv5": unfreeze from that stage up; "none": a linear probe
     finetune_lr_factor: float = 0.1  # fine-tuning learning rate = learning_rate * this
 
 
@@ -245,8 +245,9 @@ def _extend(history: dict, more: dict) -> dict:
 
 def set_fine_tuning(model: keras.Model, fine_tune: str) -> None:
     """Unfreeze the backbone, whole (``all``) or from ResNet stage ``convN`` upwards; the head stays trainable."""
-    if fine_tune not in FINE_TUNE:
-        raise ValueError(f"fine_tune must be one of {', '.join(FINE_TUNE)}, got {fine_tune!r}")
+    unfreezable = [stage for stage in FINE_TUNE if stage != "none"]
+    if fine_tune not in unfreezable:
+        raise ValueError(f"fine_tune must be one of {', '.join(unfreezable)}, got {fine_tune!r}")
     first = 1 if fine_tune == "all" else int(fine_tune[-1])
     backbone = model.get_layer(BACKBONE)
     backbone.trainable = True
@@ -306,7 +307,8 @@ def _train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbo
         if backbone_weights is None:
             raise ValueError(f"{name} starts from pretrained weights, but none were given")
         model.get_layer(BACKBONE).load_weights(backbone_weights)
-        start = min(config.schedule.frozen_epochs, config.epochs)
+        frozen = config.epochs if config.schedule.fine_tune == "none" else config.schedule.frozen_epochs
+        start = min(frozen, config.epochs)
         log.info("%s: %d frozen epochs on cached features, then fine-tuning %s", name, start,
                  config.schedule.fine_tune)
         if start:
