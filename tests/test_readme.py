@@ -1,6 +1,8 @@
 """The README's generated blocks: the answer it shows is the committed metrics' (tlstudy/readme.py)."""
 
 import json
+import re
+import subprocess
 from datetime import date
 
 import pytest
@@ -73,3 +75,18 @@ def test_make_results_keeps_the_knobs_and_each_verdict_in_words_not_the_interval
     drop, everything, keep, pattern = exp_show_columns(project)
     assert (drop, everything, keep) == ("--drop", ".*", "--keep")
     assert pattern == r"Experiment$|epochs$|examples_per_class$|1_transfer$|cnn_vs_mlp$"
+
+
+def test_a_shallow_clone_keeps_the_readmes_date_and_a_full_one_checks_it(project, tmp_path_factory):
+    """CI checks out one commit: the commit that last changed the results is not there to ask."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    update(project, check=False)
+    readme = project / "README.md"
+    readme.write_text(re.sub(r"results committed \S+\.", "results committed 2001-02-03.", readme.read_text()))
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "results"], cwd=project, check=True)
+    assert update(project, check=True) == ["answer"], "a full clone knows the results' commit date"
+    clone = tmp_path_factory.mktemp("shallow") / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", project.as_uri(), str(clone)], check=True)
+    assert update(clone, check=True) == []
