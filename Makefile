@@ -14,7 +14,7 @@ TF_BUILD ?= cpu
 LOCK     := requirements-$(TF_BUILD).txt
 
 .DEFAULT_GOAL := help
-.PHONY: help setup dataset browser repro test test-fast lint lock benchmark benchmark-study calibration sweep \
+.PHONY: help setup dataset browser repro results test test-fast lint lock benchmark benchmark-study calibration sweep \
 	pr-report push pull
 
 help: ## list the targets (the default goal)
@@ -76,6 +76,11 @@ repro: setup ## run the pipeline (only what changed), then print where the repor
 	@$(RUN) $(BIN)/python -m tlstudy.plan
 	$(RUN) $(BIN)/dvc repro
 	@echo "Report: report/report.html (numbers: $(VENV)/bin/dvc metrics show)"
+	@echo "Verdicts per regime: make results"
+
+# `dvc exp show` narrowed to the regimes' knobs and the verdicts, to fit 120 columns.
+results: setup ## every regime's verdicts side by side (dvc exp show, narrowed)
+	$(RUN) $(BIN)/python -m tlstudy.readme results
 
 # The test suite also opens DVC's plots page in a real browser: Debian's chromium, where apt exists.
 CHROMIUM := /usr/bin/chromium
@@ -106,7 +111,7 @@ benchmark: setup ## training throughput: the project's path against plain model.
 benchmark-study: setup ## one ResNet50 run of the default regime, stage by stage (after make repro)
 	$(RUN) $(BIN)/python -m benchmarks.study
 
-# The verdict's calibration: false verdicts under the null and power, by simulation (README, "Calibration").
+# The verdict's calibration: false verdicts under the null and power, by simulation (docs/calibration.md).
 calibration: setup ## the verdict's false verdicts and power, by simulation
 	$(RUN) $(BIN)/python -m benchmarks.calibration
 
@@ -125,7 +130,7 @@ sweep: setup ## a grid of experiments (EXAMPLES=10,100 EPOCHS=3,10; YES=1 skips 
 	$(RUN) $(BIN)/python -m tlstudy.sweep run --examples $(EXAMPLES) --epochs $(EPOCHS) \
 	  $(if $(YES),--yes)
 
-# The team's DVC remote (README, "Working as a team"): outputs and run cache, with one-line errors.
+# The team's DVC remote (docs/team.md): outputs and run cache, with one-line errors.
 push: setup ## outputs and run cache to the team's DVC remote
 	$(RUN) $(BIN)/python -m tlstudy.remote push
 pull: setup ## outputs and run cache from the team's DVC remote

@@ -1,6 +1,6 @@
-"""Calibration of the verdict, measured by simulation (README, "Calibration").
+"""Calibration of the verdict, measured by simulation (docs/calibration.md).
 
-    python -m benchmarks.calibration             # the README's table, about 12 minutes on one core
+    python -m benchmarks.calibration             # the table in docs/calibration.md, about 12 minutes on one core
     python -m benchmarks.calibration --quick     # fewer trials, same code
 
 Each trial draws what a real study would face, fresh: a test set of ``n`` images with a difficulty

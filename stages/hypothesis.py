@@ -1,7 +1,8 @@
 """Stage hypothesis: paired comparisons of the models, by seed and test image (tlstudy/stats.py).
 
-Writes the verdicts, short, into ``metrics/hypothesis.json`` (what `dvc metrics show/diff` and
-`dvc exp show` lead with) and everything else about each comparison into
+Writes the verdicts in words, the research question's with its delta and interval, into ``metrics/hypothesis.json``
+(what `dvc metrics show/diff` and `dvc exp show` lead with; ``tlstudy.stats.read_verdicts`` reads it and
+older commits' numeric form) and everything else about each comparison into
 ``metrics/comparisons.json`` (per-seed deltas, McNemar per seed, raw verdicts, the regime).
 """
 
@@ -67,15 +68,13 @@ def main() -> None:
     write_json(Path(args.out), verdicts(result))
 
 
-VERDICT_FIELDS = ("verdict", "delta", "ci_low", "ci_high", "seeds_needed", "accuracy_a", "accuracy_b")
-
-
-def verdicts(details: dict) -> dict:
-    """What a reader needs first, per comparison: the verdict code, the delta, its interval, the seeds
-    the margin needs (absent where they cannot be computed) and the two models' mean accuracies. The
-    only declared metrics file: DVC orders several files at random in `dvc metrics show/diff`."""
-    return {name: {k: c[k] for k in VERDICT_FIELDS if c.get(k) is not None}
-            for name, c in details.items() if name != "regime"}
+def verdicts(details: dict) -> dict[str, str]:
+    """What a reader needs first: each comparison's verdict in words, the research question's first
+    and with its delta and interval in points (tlstudy.stats.short_verdicts), so that `dvc metrics show`
+    fits 120 columns and `dvc metrics diff` leads with the question. Everything else stays in
+    comparisons.json. The only declared metrics file: DVC orders several files at random in
+    `dvc metrics show/diff`."""
+    return stats.short_verdicts({name: c for name, c in details.items() if name != "regime"})
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: runs the real pipeline (minutes); deselect with -m 'not slow'")
 
 
-# `make test` runs the suite on two pytest-xdist workers (README, "Two commands"). A test module is one
+# `make test` runs the suite on two pytest-xdist workers (docs/performance.md). A test module is one
 # unit of work, so that its module-scoped repository is built once; the modules that share the session's
 # plumbing repository are one unit. (xdist's own `--dist loadgroup` does not group under pytest 9.)
 SHARED_SESSION_FIXTURE = {"tests/test_review.py": "plumbing", "tests/test_team.py": "plumbing"}

@@ -113,10 +113,11 @@ def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     assert transfer["accuracy_a"] == pytest.approx(summary["resnet50_tl"])
     assert comparisons["init_only"]["a"] == "resnet50_ft" and "raw" in comparisons["init_only"]
     assert "raw" in transfer and "raw" not in comparisons["cnn_vs_mlp"]
-    # The declared verdicts: short, each comparison's code, delta and accuracies (no interval with one seed).
+    # The declared verdicts: in words (one seed: inconclusive), the research question first, with its delta
+    # in points and no interval.
     hypothesis = json.loads((repo / "metrics/hypothesis.json").read_text())
-    assert hypothesis == {name: {k: c[k] for k in ("verdict", "delta", "accuracy_a", "accuracy_b")}
-                          for name, c in comparisons.items() if name != "regime"}
+    assert hypothesis == {"1_transfer": "inconclusive", "1_transfer_ci": f"{100 * transfer['delta']:+.1f} [n/a]",
+                          **{name: "inconclusive" for name in comparisons if name not in ("transfer", "regime")}}
     assert json.loads((repo / "metrics/data.json").read_text())["train_images"] == 60000
     html = (repo / "report/report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and "<td>cnn</td>" in html

@@ -125,7 +125,7 @@ def test_compare_constructed_inputs_with_known_verdicts():
 
 def test_calibration_fast_check_false_verdicts_at_most_nominal_and_the_previous_interval_fails_it():
     """The simulation of benchmarks/calibration.py on one cell (3 seeds, 2 points of seed spread, no
-    true difference). Measured: this project 4.0% (2000 trials, README); the previous bootstrap 18-20%."""
+    true difference). Measured: this project 4.0% (2000 trials, docs/calibration.md); the previous bootstrap 18-20%."""
     trials = 400
     limit = 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / trials)  # nominal plus 2.5 Monte-Carlo standard errors
     assert false_verdict_rate(stats.delta_interval, seeds=3, spread=0.02, trials=trials, images=2000) <= limit

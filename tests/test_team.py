@@ -28,7 +28,7 @@ RESULTS = ("metrics/hypothesis.json", "metrics/comparisons.json", "metrics/model
 
 def add_remote(repo: Path, name: str, url: str, endpoint: str, secret: str, default: bool = False,
                local: bool = False) -> None:
-    """A remote as the README adds it: address in .dvc/config (``local``: in config.local),
+    """A remote as docs/team.md adds it: address in .dvc/config (``local``: in config.local),
     credentials in .dvc/config.local, never in git."""
     scope = ["--local"] if local else []
     run(repo, *DVC, "remote", "add", *scope, *(["-d"] if default else []), "-f", name, url)
@@ -147,7 +147,7 @@ def test_a_push_killed_midway_completes_on_the_next_push(team, tmp_path):
     assert process.poll() is None, "the push ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    # The server finishes the dead client's requests first (README, "Working as a team"): pushing again at
+    # The server finishes the dead client's requests first (docs/team.md): pushing again at
     # once raced them, and an object the new push had written was gone afterwards.
     wait_until_idle(s3, "tlstudy/second")
     run(a, sys.executable, "-m", "tlstudy.remote", "push", "--remote", "second")

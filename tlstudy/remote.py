@@ -3,7 +3,7 @@
     python -m tlstudy.remote push [--remote NAME]   # dvc push --run-cache
     python -m tlstudy.remote pull [--remote NAME] [--allow-missing]   # dvc pull --run-cache
 
-The remote is DVC's own (README, "Working as a team"): an S3-compatible bucket added with
+The remote is DVC's own (docs/team.md): an S3-compatible bucket added with
 ``dvc remote add``, its credentials in ``.dvc/config.local`` or the environment, never in git. This
 module only runs DVC and, when it fails, names the remote and the fix in one line; DVC itself
 never changes local results on a failed transfer.
@@ -38,7 +38,7 @@ def explain(stderr: str | None, remote: str | None, url: str | None, endpoint: s
     where = f"remote {remote!r} ({url}{', endpoint ' + endpoint if endpoint else ''})" if remote else "no remote"
     if remote is None or "no remote specified" in stderr.lower():
         return ("no DVC remote is set up: add one with `dvc remote add -d store s3://BUCKET/PATH` "
-                "(README, \"Working as a team\")")
+                "(docs/team.md)")
     if any(marker in stderr for marker in UNREACHABLE):
         return (f"{where} is unreachable: start the server or fix the address with "
                 f"`dvc remote modify {remote} endpointurl URL`; local results are untouched")

@@ -1,5 +1,5 @@
 """The pull-request comment: the verdicts first (base against head, in words), then
-``dvc metrics diff --md``, then every plot of ``dvc plots diff`` as a PNG image.
+``dvc metrics diff --all --md``, then every plot of ``dvc plots diff`` as a PNG image.
 
     python -m tlstudy.review --base main --head HEAD --out pr-report    # or: make pr-report BASE=... HEAD=...
 
@@ -15,13 +15,14 @@ import argparse
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 from tlstudy.dvccli import dvc
-from tlstudy.stats import VERDICT_WORDS
+from tlstudy.stats import VERDICT_WORDS, read_verdicts
 from tlstudy.vega import to_png
 
-HYPOTHESIS = "metrics/hypothesis.json"
+HYPOTHESIS, COMPARISONS = "metrics/hypothesis.json", "metrics/comparisons.json"
 
 
 def revisions(base: str, head: str) -> list[str]:
@@ -37,21 +38,38 @@ def _words(code) -> str:
     return "absent" if code is None else VERDICT_WORDS[int(code)]
 
 
-def verdict_lines(metrics_diff: dict) -> list[str]:
+def verdict_lines(metrics_diff: dict, details: tuple[dict, dict] = ({}, {})) -> list[str]:
     """One line per comparison: its verdict in base and in head, with the delta and interval of each.
-    ``metrics_diff``: ``dvc metrics diff --all --json``."""
+    ``metrics_diff``: ``dvc metrics diff --all --json``; either side may hold the words or, from an
+    older commit, the numeric codes (``stats.read_verdicts``). ``details``: base's and head's
+    metrics/comparisons.json, for the deltas and intervals hypothesis.json leaves out."""
     values = metrics_diff.get(HYPOTHESIS, {})
-    names = sorted({key.split(".")[0] for key in values if key.endswith(".verdict") and key.count(".") == 1})
+    sides = []
+    for side, full in zip(("old", "new"), details):
+        found = read_verdicts({key: v.get(side) for key, v in values.items()})
+        for name, v in found.items():
+            if v["delta"] is None and isinstance(full.get(name), dict):
+                v.update({f: full[name].get(f) for f in ("delta", "ci_low", "ci_high")})
+        sides.append(found)
+    old, new = sides
     lines = []
-    for name in names:
-        fields = ("verdict", "delta", "ci_low", "ci_high")
-        (old, old_delta, old_low, old_high), (new, new_delta, new_low, new_high) = (
-            tuple((values.get(f"{name}.{field}") or {}).get(side) for field in fields) for side in ("old", "new"))
-        change = "unchanged" if old == new else "changed"
-        lines.append(f"- **{name}**: {_words(new)} (base: {_words(old)}, {change}); delta {_points(new_delta)} "
-                     f"points, 95% interval [{_points(new_low)}, {_points(new_high)}] (base: {_points(old_delta)} "
-                     f"[{_points(old_low)}, {_points(old_high)}])")
+    for name in {**new, **old}:
+        (old_code, old_delta, old_low, old_high), (new_code, new_delta, new_low, new_high) = (
+            tuple(side.get(name, {}).get(f) for f in ("verdict", "delta", "ci_low", "ci_high")) for side in (old, new))
+        change = "unchanged" if old_code == new_code else "changed"
+        lines.append(f"- **{name}**: {_words(new_code)} (base: {_words(old_code)}, {change}); delta "
+                     f"{_points(new_delta)} points, 95% interval [{_points(new_low)}, {_points(new_high)}] "
+                     f"(base: {_points(old_delta)} [{_points(old_low)}, {_points(old_high)}])")
     return lines or ["- no comparison in metrics/hypothesis.json on either side"]
+
+
+def comparisons_at(rev: str) -> dict:
+    """metrics/comparisons.json at a revision (``workspace``: on disk); empty where it is absent."""
+    if rev == "workspace":
+        path = Path(COMPARISONS)
+        return json.loads(path.read_text()) if path.exists() else {}
+    shown = subprocess.run(["git", "show", f"{rev}:{COMPARISONS}"], capture_output=True, text=True)
+    return json.loads(shown.stdout) if shown.returncode == 0 else {}
 
 
 def slug(text: str) -> str:
@@ -82,10 +100,11 @@ def write_comment(base: str, head: str, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     revs = revisions(base, head)
     metrics_diff = json.loads(dvc("metrics", "diff", "--all", "--json", *revs).stdout or "{}")
-    table = dvc("metrics", "diff", "--md", *revs).stdout
+    table = dvc("metrics", "diff", "--all", "--md", *revs).stdout  # a handful of rows: the unchanged verdicts too
     plots = json.loads(dvc("plots", "diff", "--json", "-o", str(out / "dvc_plots"), *revs).stdout)
+    verdicts = verdict_lines(metrics_diff, (comparisons_at(base), comparisons_at(head)))
     lines = [f"## Does pretraining pay? `{head}` against `{base}`", "", "### Verdicts", "",
-             *verdict_lines(metrics_diff), "", "### Metrics", "", table.strip() or "no metric changed", "",
+             *verdicts, "", "### Metrics", "", table.strip() or "no metric changed", "",
              "## Plots", "", *render_plots(plots, out)]
     comment = out / "comment.md"
     comment.write_text("\n".join(lines) + "\n")

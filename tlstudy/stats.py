@@ -34,7 +34,7 @@ small samples need (a percentile bootstrap over three seeds is little more than 
 no seed spread it is the paired t-interval over the test images. Banerjee's combination keeps the
 coverage at least nominal whatever the ratio of the two terms; the variance sum counts
 ``sigma_e^2 / (k n)`` twice, which errs on the wide side too. Two alternatives were measured and
-rejected (``benchmarks/calibration.py``, README "Calibration"): one t quantile with Welch-Satterthwaite
+rejected (``benchmarks/calibration.py``, docs/calibration.md): one t quantile with Welch-Satterthwaite
 degrees of freedom (Satterthwaite 1946) gave up to 7% false verdicts with 3 seeds, since the seed
 term's degrees of freedom are estimated from the same few seeds; the unbiased ANOVA combination
 that subtracts the residual mean square (Clark's quasi-F, Satterthwaite's df per mean square) gave
@@ -63,6 +63,7 @@ nothing about another training run, so it informs and never decides.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -406,3 +407,57 @@ def sentence(name: str, result: dict) -> str:
         text += (f" Without BatchNorm recalibration it would read {VERDICT_WORDS[raw['verdict']]}, "
                  f"delta {_points(raw['delta'])} points [{_points(raw['ci_low'])}, {_points(raw['ci_high'])}].")
     return text
+
+
+
+# The declared metric (metrics/hypothesis.json), as `dvc metrics show/diff` and `dvc exp show` print it:
+# the research question (PRIMARY) as "1_transfer": its verdict in words, and "1_transfer_ci": "delta
+# [low,high]" in points; each secondary comparison as "<name>": its verdict in words (its delta and interval
+# are in comparisons.json and the report). DVC sorts keys: LEAD puts the question first. Measured with
+# `dvc metrics show` on today's four comparisons: 96 columns; an interval for each would take 152. (Four
+# "no practical difference" verdicts would take 141: a word that long does not fit four times.)
+# Older commits hold {"<name>": {"verdict": code, "delta": ..., "ci_low": ..., "ci_high": ...}}.
+LEAD = "1_"
+CODES = {word: code for code, word in VERDICT_WORDS.items()}
+_INTERVAL = re.compile(r"^([+-]?\d+\.\d) \[(?:n/a|([+-]?\d+\.\d),([+-]?\d+\.\d))\]$")
+
+
+def short_verdicts(comparisons: dict[str, dict]) -> dict[str, str]:
+    """``comparisons``: name -> compare's result."""
+    out = {}
+    for name, c in comparisons.items():
+        if name != PRIMARY:
+            out[name] = VERDICT_WORDS[c["verdict"]]
+            continue
+        bounds = "n/a" if c.get("ci_low") is None else f"{100 * c['ci_low']:+.1f},{100 * c['ci_high']:+.1f}"
+        out[LEAD + name] = VERDICT_WORDS[c["verdict"]]
+        out[f"{LEAD}{name}_ci"] = f"{100 * c['delta']:+.1f} [{bounds}]"
+    return dict(sorted(out.items()))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def read_verdicts(metrics: dict) -> dict[str, dict]:
+    """Either form of metrics/hypothesis.json, nested as in the file or flattened as DVC's JSON output
+    keys it ("transfer.verdict"), as name -> {verdict (the code), delta, ci_low, ci_high} (None where
+    absent), the research question first where the file marks it, then by name."""
+    flat = _flatten(metrics)
+    found = []
+    for key, value in flat.items():
+        if key.endswith(".verdict") and key.count(".") == 1 and isinstance(value, (int, float)):
+            name = key.removesuffix(".verdict")  # the numeric form
+            found.append((False, name, int(value), *(flat.get(f"{name}.{f}") for f in ("delta", "ci_low", "ci_high"))))
+        elif isinstance(value, str) and value in CODES and "." not in key:
+            interval = _INTERVAL.match(flat.get(f"{key}_ci") or "")
+            numbers = [None if x is None else float(x) / 100 for x in (interval.groups() if interval else [None] * 3)]
+            found.append((not key.startswith(LEAD), key.removeprefix(LEAD), CODES[value], *numbers))
+    return {name: {"verdict": code, "delta": delta, "ci_low": low, "ci_high": high}
+            for _, name, code, delta, low, high in sorted(found, key=lambda f: f[:2])}

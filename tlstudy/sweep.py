@@ -49,13 +49,12 @@ from tlstudy.dvccli import dvc  # noqa: E402
 from tlstudy.explore import save_figure  # noqa: E402
 from tlstudy.fsutil import atomic_file, write_json  # noqa: E402
 from tlstudy.params import setup_logging  # noqa: E402
+from tlstudy.readme import exp_show_columns  # noqa: E402
 from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 
 log = logging.getLogger(__name__)
 # The two knobs every table shows; any other param that differs between collected experiments joins them.
 KNOBS = ("epochs", "examples_per_class")
-# `dvc exp show` narrowed to the regime's knobs and the verdicts: fits a 120-column terminal.
-EXP_SHOW_COLUMNS = ("--drop", ".*", "--keep", "Experiment|epochs$|examples_per_class$|.*verdict$")
 # Each experiment's details, read from its commit (`dvc exp show` carries only the declared metrics).
 MODELS, COMPARISONS = "metrics/models.json", "metrics/comparisons.json"
 # Under --out: the queue's task id of each experiment `run` queued, id -> name.
@@ -443,8 +442,9 @@ def main() -> None:
         dvc("exp", "pull", args.pull)  # every experiment of the current commit, outputs from the DVC remote
     reports = sorted({Path(path) for pattern in getattr(args, "failed", []) for path in glob.glob(pattern)})
     result = collect(Path(args.out), revs=getattr(args, "rev", []), failed_reports=reports)
-    print(dvc("exp", "show", "--no-pager", *EXP_SHOW_COLUMNS, check=False).stdout, end="")
+    print(dvc("exp", "show", "--no-pager", *exp_show_columns(), check=False).stdout, end="")
     print(f"{result['experiments']} experiments collected into {args.out}/; failed: {result['failed'] or 'none'}")
+    print("Verdicts per regime again: make results")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,92 @@
+"""The README's generated blocks: the answer it shows is the committed metrics' (tlstudy/readme.py)."""
+
+import json
+import re
+import subprocess
+from datetime import date
+
+import pytest
+
+from tests.conftest import ROOT
+from tlstudy.readme import exp_show_columns, update
+
+README = """# Title
+
+<!-- begin answer (generated) -->
+stale
+<!-- end answer -->
+
+Costs:
+
+<!-- begin costs (generated) -->
+<!-- end costs -->
+"""
+
+
+def test_the_committed_readme_agrees_with_the_committed_metrics():
+    assert update(ROOT, check=True) == [], "run `python -m tlstudy.readme` and commit README.md"
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A constructed project (no git: the results date is today's)."""
+    (tmp_path / "README.md").write_text(README)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/performance.md").write_text("# P\n\n<!-- begin costs (edit here) -->\n| a | b |\n|---|---|\n"
+                                                  "| make repro | 9 min |\n<!-- end costs -->\nmore\n")
+    (tmp_path / "metrics").mkdir()
+    comparisons = {"transfer": {"verdict": 1, "delta": 0.031, "ci_low": 0.012, "ci_high": 0.05, "seeds": 5,
+                                "seeds_needed": 12, "a": "tl", "b": "scratch"},
+                   "cnn_vs_mlp": {"verdict": 0, "delta": -0.004, "ci_low": None, "ci_high": None, "seeds": 1,
+                                  "seeds_needed": None, "a": "cnn", "b": "mlp"},
+                   "regime": {"task": "image_folder", "examples_per_class": 10, "epochs": 3, "source": "imagenet",
+                              "seeds": 5}}
+    (tmp_path / "metrics/comparisons.json").write_text(json.dumps(comparisons))
+    (tmp_path / "metrics/hypothesis.json").write_text(json.dumps(
+        {"1_transfer": "supported", "1_transfer_ci": "+3.1 [+1.2,+5.0]",
+         "cnn_vs_mlp": "inconclusive", "cnn_vs_mlp_ci": "-0.4 [n/a]"}))
+    (tmp_path / "dvclive/tl_s0").mkdir(parents=True)
+    (tmp_path / "dvclive/tl_s0/params.yaml").write_text(
+        "seed: 0\nenvironment:\n  cpu: Some CPU\n  cpu_isa: avx avx2\n  gpus: none\n  tensorflow: 2.21.0\n")
+    return tmp_path
+
+
+def test_the_blocks_hold_known_values_from_constructed_metrics(project):
+    assert update(project, check=True) == ["answer", "costs"]
+    assert (project / "README.md").read_text() == README, "--check changes nothing"
+    assert update(project, check=False) == ["answer", "costs"]
+    text = (project / "README.md").read_text()
+    assert "| transfer | tl − scratch | **supported** | +3.1 | [+1.2, +5.0] | 5 (12) |" in text
+    assert "| cnn_vs_mlp | cnn − mlp | **inconclusive** | -0.4 | [n/a, n/a] | 1 (n/a) |" in text
+    assert ("Regime: 10 training images per class (image_folder), 3 epochs, 5 seeds per arm, transfer pretrained "
+            f"on imagenet. Run on Some CPU (up to avx2), GPUs: none, TensorFlow 2.21.0; results committed "
+            f"{date.today().isoformat()}.") in text
+    assert "<!-- begin costs (generated) -->\n| a | b |\n|---|---|\n| make repro | 9 min |\n<!-- end costs -->" in text
+    assert "stale" not in text and text.startswith("# Title\n") and update(project, check=True) == []
+
+
+def test_a_declared_verdict_that_disagrees_with_the_details_is_an_error(project):
+    (project / "metrics/hypothesis.json").write_text(json.dumps({"1_transfer": "contradicted"}))
+    with pytest.raises(SystemExit, match="disagree on transfer"):
+        update(project, check=True)
+
+
+def test_make_results_keeps_the_knobs_and_each_verdict_in_words_not_the_intervals(project):
+    drop, everything, keep, pattern = exp_show_columns(project)
+    assert (drop, everything, keep) == ("--drop", ".*", "--keep")
+    assert pattern == r"Experiment$|epochs$|examples_per_class$|1_transfer$|cnn_vs_mlp$"
+
+
+def test_a_shallow_clone_keeps_the_readmes_date_and_a_full_one_checks_it(project, tmp_path_factory):
+    """CI checks out one commit: the commit that last changed the results is not there to ask."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    update(project, check=False)
+    readme = project / "README.md"
+    readme.write_text(re.sub(r"results committed \S+\.", "results committed 2001-02-03.", readme.read_text()))
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "results"], cwd=project, check=True)
+    assert update(project, check=True) == ["answer"], "a full clone knows the results' commit date"
+    clone = tmp_path_factory.mktemp("shallow") / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", project.as_uri(), str(clone)], check=True)
+    assert update(clone, check=True) == []

@@ -1,0 +1,153 @@
+"""The README's generated blocks, so that the answer it shows is the one the committed metrics hold.
+
+    python -m tlstudy.readme            # rewrite README.md's generated blocks
+    python -m tlstudy.readme --check    # exit 1, naming the block, where README.md disagrees
+    python -m tlstudy.readme results    # `dvc exp show` narrowed to the regimes and verdicts (make results)
+
+Two blocks, each between ``<!-- begin NAME -->`` and ``<!-- end NAME -->``: ``answer`` (the regime, each
+comparison's verdict, delta and interval from ``metrics/comparisons.json``, checked against the declared
+``metrics/hypothesis.json``, the machine from the runs' dvclive params, the date of the commit that last
+changed the results) and ``costs`` (copied from the table in ``docs/performance.md``, where the
+measurements are recorded with their commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from tlstudy.fsutil import atomic_file
+from tlstudy.stats import VERDICT_WORDS, read_verdicts
+
+README, PERFORMANCE = Path("README.md"), Path("docs/performance.md")
+HYPOTHESIS, COMPARISONS = Path("metrics/hypothesis.json"), Path("metrics/comparisons.json")
+LIVE = Path("dvclive")
+
+
+def _block(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- begin {name} [^>]*-->\n)(.*?)(<!-- end {name} -->)", re.S)
+
+
+def _points(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:+.1f}"
+
+
+def results_date(root: Path) -> str:
+    """The day the committed results were committed; today where they differ from the last commit. A
+    shallow clone (CI's checkout) cannot tell: there the README's own date stands."""
+    git = ["git", "-C", str(root)]
+    shallow = subprocess.run([*git, "rev-parse", "--is-shallow-repository"], capture_output=True, text=True)
+    written = re.search(r"results committed (\d{4}-\d{2}-\d{2})", (root / README).read_text())
+    if shallow.stdout.strip() == "true" and written:
+        return written.group(1)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", str(COMPARISONS)], capture_output=True, text=True)
+    day = subprocess.run([*git, "log", "-1", "--format=%cs", "--", str(COMPARISONS)], capture_output=True, text=True)
+    if dirty.returncode or dirty.stdout.strip() or not day.stdout.strip():
+        return date.today().isoformat()
+    return day.stdout.strip()
+
+
+def machines(root: Path) -> list[str]:
+    """Each machine the runs trained on, as the train stage recorded it in dvclive's params."""
+    found = []
+    for params in sorted((root / LIVE).glob("*/params.yaml")):
+        env = (yaml.safe_load(params.read_text()) or {}).get("environment")
+        if env:
+            widest = (env.get("cpu_isa") or "unknown").split()[-1]  # the kernels oneDNN picks
+            machine = f"{env['cpu']} (up to {widest}), GPUs: {env['gpus']}, TensorFlow {env['tensorflow']}"
+            found += [machine] if machine not in found else []
+    return found or ["a machine that was not recorded"]
+
+
+def answer(root: Path) -> str:
+    """The current answer in Markdown; a declared verdict that disagrees with the details is an error."""
+    details = json.loads((root / COMPARISONS).read_text())
+    declared = read_verdicts(json.loads((root / HYPOTHESIS).read_text()))
+    regime = details.pop("regime")
+    rows = []
+    for name, c in details.items():
+        if name not in declared or declared[name]["verdict"] != c["verdict"]:
+            raise SystemExit(f"{HYPOTHESIS} and {COMPARISONS} disagree on {name}: run `python -m stages.hypothesis` "
+                             "(dvc.yaml's command) again")
+        needed = c.get("seeds_needed")
+        rows.append(f"| {name} | {c['a']} − {c['b']} | **{VERDICT_WORDS[c['verdict']]}** | {_points(c['delta'])} | "
+                    f"[{_points(c['ci_low'])}, {_points(c['ci_high'])}] | {c['seeds']} ({needed or 'n/a'}) |")
+    return "\n".join([
+        f"Regime: {regime['examples_per_class']} training images per class ({regime['task']}), "
+        f"{regime['epochs']} epochs, {regime['seeds']} seeds per arm, transfer pretrained on {regime['source']}. "
+        f"Run on {'; '.join(machines(root))}; results committed {results_date(root)}.",
+        "",
+        "| comparison | a − b | verdict | delta (points) | 95% interval | seeds (needed for the margin) |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "![Each comparison's delta and 95% interval, with the margin of practical equivalence shaded]"
+        "(report/forest.png)",
+    ]) + "\n"
+
+
+def costs(root: Path) -> str:
+    """The two commands' costs, as docs/performance.md records them."""
+    found = _block("costs").search((root / PERFORMANCE).read_text())
+    if found is None:
+        raise SystemExit(f"{PERFORMANCE} has no '<!-- begin costs -->' block")
+    return found.group(2)
+
+
+BLOCKS = {"answer": answer, "costs": costs}
+
+
+def update(root: Path, check: bool) -> list[str]:
+    """README.md with each block regenerated; the names of the blocks that differed."""
+    text = original = (root / README).read_text()
+    stale = []
+    for name, make in BLOCKS.items():
+        found = _block(name).search(text)
+        if found is None:
+            raise SystemExit(f"{README} has no '<!-- begin {name} -->' block: add the markers where it belongs")
+        new = make(root)
+        if found.group(2) != new:
+            stale.append(name)
+            text = text[:found.start(2)] + new + text[found.end(2):]
+    if not check and text != original:
+        with atomic_file(root / README) as f:
+            f.write(text)
+    return stale
+
+
+def exp_show_columns(root: Path = Path(".")) -> tuple[str, ...]:
+    """`dvc exp show`'s --drop/--keep for the regimes' knobs and each comparison's verdict in words (not its
+    interval, to fit 120 columns): the verdict keys of the workspace's metrics/hypothesis.json."""
+    path = root / HYPOTHESIS
+    keys = []
+    if path.exists():
+        words = set(VERDICT_WORDS.values())
+        keys = [k for k, v in json.loads(path.read_text()).items() if isinstance(v, str) and v in words]
+    verdicts = "|".join(f"{re.escape(k)}$" for k in keys) or ".*verdict$"  # an older commit: numeric codes
+    return "--drop", ".*", "--keep", f"Experiment$|epochs$|examples_per_class$|{verdicts}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", choices=("update", "results"), default="update")
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 where README.md is stale")
+    args = parser.parse_args()
+    if args.command == "results":
+        dvc = [sys.executable, "-m", "dvc", "exp", "show", "--no-pager", "--only-changed", *exp_show_columns()]
+        sys.exit(subprocess.run(dvc).returncode)
+    stale = update(Path("."), args.check)
+    if args.check and stale:
+        sys.exit(f"README.md's generated blocks {', '.join(stale)} disagree with the committed results: "
+                 "run `python -m tlstudy.readme`")
+    print(f"README.md: {'rewrote ' + ', '.join(stale) if stale else 'up to date'}")
+
+
+if __name__ == "__main__":
+    main()
