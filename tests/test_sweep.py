@@ -204,3 +204,31 @@ def test_queueing_records_the_new_tasks_not_older_ones_of_the_same_name(fake_dvc
     assert tasks == {"0000002": "n10-e3", "0000003": "n100-e3"}
     assert fake_dvc.calls[1] == ("exp", "run", "--queue", "-n", "n10-e3", "-S", "examples_per_class=10",
                                  "-S", "epochs=3", "-S", "train.seeds=[0]")
+
+
+def test_the_crossover_is_read_off_the_measured_sizes_in_log_size():
+    """Lower bounds +4, -2, -5 points at 10, 100, 1,000 per class: zero is reached two thirds of the way
+    from 10 to 100 in log size, 10 ** (5 / 3) = 46.4. Upper bounds +12, +3, +0.5 against a 1-point
+    margin: reached at 10 ** 2.8 = 631. A budget whose advantage is never shown, and one never below
+    the margin, say so."""
+    import pandas as pd
+
+    from tlstudy.sweep import crossover, crossover_sentence
+
+    rows = []
+    for epochs, lows, highs in ((10, [0.04, -0.02, -0.05], [0.12, 0.03, 0.005]),
+                                (3, [-0.08, -0.2, -0.1], [0.08, 0.02, 0.015])):
+        for x, low, high in zip((10, 100, 1000), lows, highs):
+            rows.append({"regime": "", "epochs": epochs, "x": float(x), "comparison": "transfer", "ci_low": low,
+                         "ci_high": high, "margin": 0.01})
+    rows.append({**rows[0], "comparison": "init_only", "ci_low": 0.5})  # another comparison: not read
+    table = crossover(pd.DataFrame(rows)).set_index("epochs")
+    assert table.loc[10, "shown_until"] == pytest.approx(10 ** (5 / 3))
+    assert table.loc[10, "below_margin_from"] == pytest.approx(10 ** 2.8)
+    assert not table.loc[3, "shown_at_smallest"] and pd.isna(table.loc[3, "below_margin_from"])
+    assert crossover_sentence(table.reset_index().iloc[0]) == (
+        "At 10 epochs, the advantage is shown up to about 46 images per class; from about 631 it is below "
+        "the 1-point margin.")
+    assert crossover_sentence(table.reset_index().iloc[1]) == (
+        "At 3 epochs, the advantage is not shown even at 10 images per class; it is not shown below the "
+        "1-point margin up to 1,000.")

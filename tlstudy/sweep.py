@@ -357,6 +357,80 @@ def verdict_table(comparisons: pd.DataFrame, comparison: str = "transfer") -> st
     return "\n".join(lines) + "\n"
 
 
+def _crossing(sizes: np.ndarray, values: np.ndarray, level: float) -> float | None:
+    """Where ``values`` first falls from above ``level`` to at or below it, linear in log10(size)
+    between the two sizes measured either side; None if it never does within the sizes measured."""
+    for (n0, v0), (n1, v1) in zip(zip(sizes, values), zip(sizes[1:], values[1:])):
+        if v0 > level >= v1:
+            x0, x1 = np.log10(n0), np.log10(n1)
+            return float(10 ** (x0 + (v0 - level) / (v0 - v1) * (x1 - x0)))
+    return None
+
+
+def crossover(comparisons: pd.DataFrame, comparison: str = "transfer") -> pd.DataFrame:
+    """Per epoch budget (and other regime), where the advantage of ``comparison`` ends as the training
+    set grows, read off the measured sizes ('all' counted by its mean images per class):
+
+    ``shown_until``: the size at which the interval's lower bound reaches zero (below it, the advantage
+    is shown); ``below_margin_from``: the size at which its upper bound falls to the margin (past it,
+    any advantage is smaller than the margin). The crossover lies between the two; their distance is
+    the uncertainty that the seeds and the test images leave. Both are interpolated in log size between
+    neighbouring measured sizes, so they are only as fine as the grid; None: no crossing inside it."""
+    rows = comparisons[(comparisons["comparison"] == comparison) & comparisons["ci_low"].notna()]
+    result = []
+    for (regime, epochs), group in rows.groupby(["regime", "epochs"], sort=False):
+        group = group.sort_values("x")
+        sizes = group["x"].to_numpy(float)
+        low, high = group["ci_low"].to_numpy(float), group["ci_high"].to_numpy(float)
+        margin = float(group["margin"].max())
+        result.append({"regime": regime, "epochs": epochs, "smallest": sizes[0], "largest": sizes[-1],
+                       "shown_at_smallest": bool(low[0] > 0), "shown_until": _crossing(sizes, low, 0.0),
+                       "below_margin_from": _crossing(sizes, high, margin),
+                       "below_margin_at_largest": bool(high[-1] <= margin), "margin": margin})
+    return pd.DataFrame(result)
+
+
+def crossover_sentence(row: dict | pd.Series) -> str:
+    """One sentence per epoch budget: where the advantage is shown, and where it is below the margin."""
+    size = lambda n: f"{n:,.0f}"  # noqa: E731
+    head = f"At {row['epochs']} epochs" + (f" ({row['regime']})" if row["regime"] else "")
+    if not row["shown_at_smallest"]:
+        shown = f"the advantage is not shown even at {size(row['smallest'])} images per class"
+    elif row["shown_until"] is None or pd.isna(row["shown_until"]):
+        shown = f"the advantage is shown at every size measured, up to {size(row['largest'])} images per class"
+    else:
+        shown = f"the advantage is shown up to about {size(row['shown_until'])} images per class"
+    margin = f"{100 * row['margin']:g}-point margin"
+    if row["below_margin_from"] is not None and pd.notna(row["below_margin_from"]):
+        gone = f"from about {size(row['below_margin_from'])} it is below the {margin}"
+    elif row["below_margin_at_largest"]:
+        gone = f"it is below the {margin} at every size measured"
+    else:
+        gone = f"it is not shown below the {margin} up to {size(row['largest'])}"
+    return f"{head}, {shown}; {gone}."
+
+
+def plot_crossover(table: pd.DataFrame, path: Path) -> None:
+    """Per epoch budget, the span of training-set sizes where the advantage ends: from where it stops
+    being shown to where it is below the margin (arrows: past the grid's end)."""
+    fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.5 * len(table)))
+    for i, row in enumerate(table.itertuples()):
+        start = row.shown_until if row.shown_until is not None and pd.notna(row.shown_until) else row.smallest
+        end = row.below_margin_from if row.below_margin_from is not None and pd.notna(row.below_margin_from) \
+            else row.largest
+        ax.plot([start, end], [i, i], linewidth=6, solid_capstyle="butt", color="C0")
+        if not (row.below_margin_from is not None and pd.notna(row.below_margin_from)) \
+                and not row.below_margin_at_largest:
+            ax.annotate("", (end * 1.6, i), (end, i), arrowprops={"arrowstyle": "->"})
+    ax.set_yticks(range(len(table)), [f"{r.epochs} epochs" + (f", {r.regime}" if r.regime else "")
+                                      for r in table.itertuples()])
+    ax.set_xscale("log")
+    ax.set_xlabel("training images per class")
+    ax.set_xlim(right=max(table["largest"]) * 2)  # room for the arrows
+    ax.set_title("Where the transfer advantage ends (left: last shown; right: below the margin)", fontsize=9)
+    save_figure(fig, path)
+
+
 def failed_elsewhere(reports: list[Path]) -> dict[str, str]:
     """Failed experiments listed in other shards' ``failed.md``: name -> the section with its log."""
     failed = {}
@@ -402,8 +476,19 @@ def collect(out: Path, exp_show: list | None = None, revs: list[str] = (), faile
         for name in ("transfer", "init_only"):
             if (comparisons["comparison"] == name).any():
                 plot_delta(comparisons, out / ("delta.png" if name == "transfer" else f"delta_{name}.png"), name)
+        write_crossover(comparisons, out)
     collected = int(accuracy["experiment"].nunique()) if len(accuracy) else 0
     return {"experiments": collected, "failed": failed}
+
+
+def write_crossover(comparisons: pd.DataFrame, out: Path) -> None:
+    """``crossover.md`` (a sentence per epoch budget) and ``crossover.png``, for the research question."""
+    table = crossover(comparisons)
+    if not len(table):
+        return
+    with atomic_file(out / "crossover.md") as f:
+        f.write("".join(f"- {crossover_sentence(row)}\n" for _, row in table.iterrows()))
+    plot_crossover(table, out / "crossover.png")
 
 
 def main() -> None:
@@ -420,6 +505,8 @@ def main() -> None:
     run.add_argument("--yes", action="store_true", help="run without asking, whatever the estimated time")
     run.add_argument("--confirm-hours", type=float, default=2.0,
                      help="past this estimated time, ask before starting (default: 2)")
+    redraw = commands.add_parser("crossover", help="where the transfer advantage ends, from out/comparisons.csv")
+    redraw.add_argument("--out", default="sweep")
     collect_parser = commands.add_parser("collect", help="collect the experiments of the current commit")
     collect_parser.add_argument("--out", default="sweep")
     collect_parser.add_argument("--rev", action="append", default=[],
@@ -430,6 +517,11 @@ def main() -> None:
                                 help="another shard's failed.md (repeatable; a glob pattern is expanded)")
     args = parser.parse_args()
     setup_logging()
+    if args.command == "crossover":
+        comparisons = pd.read_csv(Path(args.out) / "comparisons.csv", dtype={"regime": object}).fillna({"regime": ""})
+        write_crossover(comparisons, Path(args.out))
+        print((Path(args.out) / "crossover.md").read_text(), end="")
+        return
     if args.command == "run":
         pairs = regimes(args.examples.split(","), args.epochs.split(","), args.shard)
         confirm_cost(pairs, args.confirm_hours, args.yes, ask=input if sys.stdin.isatty() else None)
