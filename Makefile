@@ -16,10 +16,12 @@ setup: $(STAMP) $(TEMPLATE) dataset
 $(TEMPLATE): $(STAMP) tlstudy/vega.py
 	$(BIN)/python -m tlstudy.vega template $@
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+# TensorFlow's CUDA build where nvidia-smi lists a GPU, tensorflow-cpu elsewhere (tlstudy/accelerator.py
+# picks the line; the run's recorded environment names the build that came).
+$(STAMP): requirements.txt requirements-nodeps.txt tlstudy/accelerator.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	TF="$$($(PYTHON) -m tlstudy.accelerator)" && $(BIN)/pip install --quiet -r requirements.txt "$$TF"
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
