@@ -163,7 +163,7 @@ def check_params(params: dict) -> list[str]:
             problems.append(f"models.{name} is missing; give it an image_size (as the other ResNet50 arms)")
     sizes = {name: (options or {}).get("image_size") for name, options in models_section.items()
              if name in MODEL_OPTIONS and "image_size" in MODEL_OPTIONS[name]}
-    backbones = {name: (options or {}).get("backbone", DEFAULT_BACKBONE) for name in sizes}
+    backbones = {name: (models_section[name] or {}).get("backbone", DEFAULT_BACKBONE) for name in sizes}
     for name, size in sizes.items():
         backbone = backbones[name]
         minimum = BACKBONES.get(backbone, (32,))[0]
