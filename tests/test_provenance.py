@@ -58,6 +58,7 @@ FAKE_SMI = {
     "two GPUs": ("printf 'GPU 0: Tesla T4 (UUID: GPU-1)\\nGPU 1: Tesla T4 (UUID: GPU-2)\\n'", 0),
     "driver not loaded": ("echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\"", 9),
     "no devices": ("echo 'No devices found.'", 6),
+    "no devices, status 0": ("echo 'No devices found.'", 0),  # what counts is a listed GPU, not the status
 }
 
 
