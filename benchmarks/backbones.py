@@ -65,6 +65,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per cell (the last is timed)")
     parser.add_argument("--xla", action="store_true", help="ResNet50 at the first size: XLA off against on, "
                         "deterministic kernels off (Keras turns XLA off under them)")
+    parser.add_argument("--repeats", type=int, default=1, help="--xla: alternating pairs of runs")
     parser.add_argument("--cell", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cell:
@@ -79,7 +80,7 @@ def main() -> int:
         print(f"ResNet50 at {size} px, {args.images} images, batch 128, deterministic kernels off, last epoch of "
               f"{args.epochs}; off and on alternate")
         rates = {}
-        for repeat in range(2):
+        for _ in range(args.repeats):
             for jit in (False, True):
                 times = measure("ResNet50", size, args.images, args.epochs, jit, False)
                 rates.setdefault(jit, []).append(args.images / times[-1])
