@@ -140,7 +140,8 @@ def test_imagenet_route_for_a_small_backbone_right_and_wrong_files(monkeypatch, 
     right = legacy_file("MobileNetV3Small", tmp_path / "mobilenet.h5")
     legacy_file("ResNet50", tmp_path / "resnet.h5")
     for name in ("mobilenet.h5", "resnet.h5"):  # each taken for the official file: the MD5 check passes
-        monkeypatch.setitem(IMAGENET_WEIGHTS, "MobileNetV3Small", ImagenetWeights("http://x/o.h5", md5_of(tmp_path / name)))
+        official = ImagenetWeights("http://x/o.h5", md5_of(tmp_path / name))
+        monkeypatch.setitem(IMAGENET_WEIGHTS, "MobileNetV3Small", official)
         if name == "resnet.h5":
             with pytest.raises(WeightsError) as e:
                 pretrained_backbone("imagenet", 32, tmp_path, str(tmp_path / name), backbone="MobileNetV3Small")
