@@ -10,7 +10,8 @@ DEV    := $(VENV)/.installed-dev
 RUN    := PATH="$(BIN):$$PATH"
 # Which TensorFlow the set-up installs, each from its lock: cpu (tensorflow-cpu) or cuda
 # (tensorflow[and-cuda], Linux x86_64 with an NVIDIA GPU). To switch an existing .venv, remove it first.
-TF_BUILD ?= cpu
+# By default cuda where nvidia-smi lists a GPU, else cpu (tlstudy/accelerator.py); TF_BUILD=cpu forces it.
+TF_BUILD ?= $(shell $(PYTHON) -m tlstudy.accelerator --build 2>/dev/null || echo cpu)
 LOCK     := requirements-$(TF_BUILD).txt
 
 .DEFAULT_GOAL := help

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tlstudy.config import DEFAULT_BACKBONE
 from tlstudy.fsutil import atomic_dir, write_json
 from tlstudy.idx import DatasetError
 from tlstudy.models import BACKBONE_FILE, REGISTRY
@@ -37,10 +38,12 @@ def main() -> int:
                 if not spec.pretrained:
                     write_json(out / name / "init.json", {"model": name, "init": "random"})
                     continue
-                if summary is None:
+                if summary is None:  # the arms share image size and backbone (the params check holds them equal)
+                    options = params["models"][name]
                     backbone, summary = pretrained_backbone(
-                        transfer["source"], int(params["models"][name]["image_size"]), Path(workdir),
-                        transfer.get("weights_file"), MnistPretraining(**params["pretrain"]))
+                        transfer["source"], int(options["image_size"]), Path(workdir),
+                        transfer.get("weights_file"), MnistPretraining(**params["pretrain"]),
+                        options.get("backbone", DEFAULT_BACKBONE))
                 backbone.save_weights(out / name / BACKBONE_FILE)
                 write_json(out / name / "init.json", {"model": name, "init": "pretrained", **summary})
     except (WeightsError, DatasetError) as e:

@@ -1,5 +1,7 @@
 """The two ResNet50 arms, the transfer schedule and BatchNorm recalibration."""
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import keras
@@ -9,8 +11,8 @@ import pytest
 from tests.conftest import ROOT
 from tlstudy.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tlstudy.data import Arrays, Splits
-from tlstudy.models import BACKBONE, HEAD, IMAGENET_BGR_MEAN, build_model, resnet50_backbone
-from tlstudy.params import load_params
+from tlstudy.models import BACKBONE, HEAD, IMAGENET_BGR_MEAN, RgbToBgr, backbone_model, build_model, resnet50_backbone
+from tlstudy.params import BACKBONES, load_params
 from tlstudy.training import (
     EpochCheckpoint,
     TrainConfig,
@@ -296,3 +298,237 @@ def test_linear_probe_arm_trains_the_head_alone_for_the_whole_budget(weights_fil
     for trained, loaded in zip(backbone.weights, reference.weights):  # moving statistics included
         np.testing.assert_array_equal(trained.numpy(), loaded.numpy())
     assert not np.array_equal(model.get_layer(HEAD).kernel.numpy(), start.head)
+
+
+def replaced_resnet50(input_shape, num_classes, image_size=32):
+    """The ResNet50 builder as it was before backbones became a choice, layer for layer."""
+    inputs = keras.Input(input_shape, dtype="float32")
+    x = keras.layers.Reshape((*input_shape, 1))(inputs) if len(input_shape) == 2 else inputs
+    x = keras.layers.Resizing(image_size, image_size)(x)
+    x = keras.layers.Concatenate()([x, x, x]) if x.shape[-1] == 1 else RgbToBgr()(x)
+    x = keras.layers.Rescaling(255.0)(x)
+    x = keras.layers.Normalization(mean=IMAGENET_BGR_MEAN, variance=(1.0, 1.0, 1.0))(x)
+    backbone = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(image_size, image_size, 3))
+    x = backbone(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def unnamed_config(layer):
+    config = layer.get_config()
+    config.pop("name", None)
+    return config
+
+
+@pytest.mark.parametrize("input_shape", [(28, 28), (32, 32, 3)])
+def test_default_backbone_builds_the_same_resnet50_weight_for_weight(input_shape):
+    """The default regime's results stay: ResNet50 is the default, built as before under the same seed."""
+    seed_everything(4)
+    before = replaced_resnet50(input_shape, 10)
+    seed_everything(4)
+    now = build_model("resnet50_scratch", input_shape, 10, image_size=32)
+    assert [type(layer) for layer in now.layers] == [type(layer) for layer in before.layers]
+    for a, b in zip(now.layers, before.layers):
+        if a.name != BACKBONE:
+            assert unnamed_config(a) == unnamed_config(b), a.name
+    backbones = now.get_layer(BACKBONE), before.layers[-3]
+    assert [type(layer) for layer in backbones[0].layers] == [type(layer) for layer in backbones[1].layers]
+    assert len(now.weights) == len(before.weights) == 318 + 2  # 53 conv (kernel, bias), 53 BN (4 each), head
+    for a, b in zip(now.weights, before.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+SMALL = ["MobileNetV3Small", "EfficientNetB0"]
+PREPROCESS = {"ResNet50": keras.applications.resnet50.preprocess_input,
+              "MobileNetV3Small": keras.applications.mobilenet_v3.preprocess_input,
+              "EfficientNetB0": keras.applications.efficientnet.preprocess_input}
+
+
+@pytest.mark.parametrize("backbone", ["ResNet50", *SMALL])
+def test_each_backbone_sees_its_images_as_its_preprocess_input_makes_them(backbone):
+    """uint8 RGB images reach the application as Keras' own preprocess_input for it would give them
+    (ResNet50: BGR minus ImageNet's means; MobileNetV3 and EfficientNet: RGB 0-255, normalised inside)."""
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    model = build_model("resnet50_scratch", (32, 32, 3), 5, "uint8", image_size=32, backbone=backbone)
+    position = [layer.name for layer in model.layers].index(BACKBONE)
+    fed = keras.Model(model.inputs, model.layers[position - 1].output).predict(x, verbose=0)
+    np.testing.assert_allclose(fed, PREPROCESS[backbone](x.astype(np.float32)), atol=1e-3)
+    assert model.output_shape == (None, 5)
+
+
+@pytest.mark.parametrize("backbone", ["ResNet50", *SMALL])
+def test_minimum_image_size_is_keras_own(backbone):
+    minimum = BACKBONES[backbone][0]
+    application = getattr(keras.applications, backbone)
+    with pytest.raises(ValueError):  # Keras' own check, the reference for the table
+        application(include_top=False, weights=None, input_shape=(minimum - 1, minimum - 1, 3))
+    with pytest.raises(ValueError, match=f"image_size must be at least {minimum} \\(Keras' {backbone} minimum\\)"):
+        build_model("resnet50_scratch", (28, 28), 3, image_size=minimum - 1, backbone=backbone)
+    assert build_model("resnet50_scratch", (28, 28), 3, image_size=minimum, backbone=backbone).output_shape == (None, 3)
+    with pytest.raises(ValueError, match="backbone is 'VGG16'; use one of ResNet50, MobileNetV3Small, EfficientNetB0"):
+        build_model("resnet50_scratch", (28, 28), 3, backbone="VGG16")
+
+
+def test_fine_tuning_from_a_stage_of_each_backbone():
+    model = build_model("resnet50_tl", (28, 28), 3, image_size=32, backbone="EfficientNetB0")
+    set_fine_tuning(model, "block6", "EfficientNetB0")
+    trained = {w.path.split("/")[-2] for w in model.get_layer(BACKBONE).trainable_weights}
+    assert trained and all(name.startswith(("block6", "block7", "top_")) for name in trained), trained
+    assert any(name.startswith("block6a") for name in trained) and "top_conv" in trained
+    set_fine_tuning(model, "all", "EfficientNetB0")
+    assert len(model.get_layer(BACKBONE).trainable_weights) == len(
+        keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3)).trainable_weights)
+    mobile = build_model("resnet50_tl", (28, 28), 3, image_size=32, backbone="MobileNetV3Small")
+    with pytest.raises(ValueError, match="fine_tune must be one of all, got 'conv5' .MobileNetV3Small has no named"):
+        set_fine_tuning(mobile, "conv5", "MobileNetV3Small")
+    with pytest.raises(ValueError, match="fine_tune must be one of all, block2, .*block7, got 'conv5'"):
+        set_fine_tuning(model, "conv5", "EfficientNetB0")
+
+
+@pytest.mark.parametrize("backbone", SMALL)
+def test_scratch_transfer_and_init_only_arms_train_a_small_backbone(backbone, tmp_path):
+    seed_everything(9)
+    weights = tmp_path / "backbone.weights.h5"
+    pretrained = backbone_model(backbone, 32)
+    pretrained.save_weights(weights)
+    data = tiny_splits()
+    options = {"image_size": 32, "backbone": backbone}
+    first = pretrained.get_layer(next(layer.name for layer in pretrained.layers if layer.weights and
+                                      isinstance(layer, keras.layers.Conv2D))).name
+    stage = "all" if backbone == "MobileNetV3Small" else "block7"
+    arms = {"resnet50_scratch": TransferSchedule(),
+            "resnet50_tl": TransferSchedule(frozen_epochs=1, fine_tune=stage, finetune_lr_factor=0.1),
+            "resnet50_ft": TransferSchedule(frozen_epochs=0, fine_tune="all", finetune_lr_factor=1.0)}
+    for name, schedule in arms.items():
+        config = TrainConfig(epochs=2, batch_size=16, model_options=options, schedule=schedule)
+        model, history = train_model(name, data, config, seed=0, backbone_weights=weights)
+        assert len(history["val_accuracy"]) == 2 and np.isfinite(history["loss"]).all(), name
+        kernel = model.get_layer(BACKBONE).get_layer(first).kernel.numpy()
+        start = pretrained.get_layer(first).kernel.numpy()
+        if name == "resnet50_tl" and stage != "all":  # the stem below block7 never trained: the file's
+            np.testing.assert_array_equal(kernel, start)
+        elif name == "resnet50_scratch":
+            assert not np.allclose(kernel, start)
+        save_model(model, tmp_path / f"{name}.keras")
+        loaded = keras.models.load_model(tmp_path / f"{name}.keras", compile=False)
+        np.testing.assert_allclose(loaded.predict(data.test.x, verbose=0), model.predict(data.test.x, verbose=0),
+                                   atol=1e-6)
+
+
+def test_mixed_bfloat16_keeps_softmax_losses_and_recalibration_in_float32():
+    """train.precision: mixed_bfloat16 on a CPU: the convolutions compute in bfloat16, the head's softmax
+    in float32 (probabilities sum to 1 to float32's precision, not bfloat16's 3 digits), and BatchNorm
+    recalibration gives each layer the mean of what it sees on the training images."""
+    data = tiny_splits()
+    config = TrainConfig(epochs=1, batch_size=16, model_options={"image_size": 32}, precision="mixed_bfloat16")
+    model, history = train_model("resnet50_scratch", data, config, seed=0)
+    assert keras.mixed_precision.global_policy().name == "float32", "the policy does not leak out of training"
+    conv = model.get_layer(BACKBONE).get_layer("conv2_block1_1_conv")
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+    probabilities = model.predict(data.test.x, verbose=0)
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    loss = -np.mean(np.log(probabilities[np.arange(len(data.test.y)), data.test.y].astype(np.float64)))
+    assert abs(model.evaluate(data.test.x, data.test.y, verbose=0)[0] - loss) < 1e-5
+    assert np.isfinite(history["loss"]).all()
+
+    bn = model.get_layer(BACKBONE).get_layer("conv2_block1_1_bn")
+    stale = bn.moving_mean.numpy().copy()
+    assert recalibrate_batchnorm(model, data.train.x, batch_size=16) == 53
+    backbone = model.get_layer(BACKBONE)
+    seen = keras.Model(backbone.inputs, conv.output)
+    position = [layer.name for layer in model.layers].index(BACKBONE)
+    fed = keras.Model(model.inputs, model.layers[position - 1].output).predict(data.train.x, verbose=0)
+    batches = [seen(fed[start:start + 16], training=True).numpy().astype(np.float64)
+               for start in range(0, len(fed), 16)]
+    expected = np.concatenate(batches).mean(axis=(0, 1, 2))
+    # Within bfloat16's rounding of the convolution's outputs (2^-8 of values up to ~3), where the stale
+    # statistics were off by more than ten times that.
+    np.testing.assert_allclose(bn.moving_mean.numpy(), expected, rtol=0, atol=0.01)
+    assert np.abs(stale - expected).max() > 0.1
+    assert bn.moving_mean.dtype == "float32"
+
+
+def test_auto_precision_is_mixed_float16_on_tensor_core_gpus_only(monkeypatch):
+    import tensorflow as tf
+
+    from tlstudy.training import resolve_precision
+
+    assert resolve_precision("auto") == ("float32" if not tf.config.list_physical_devices("GPU") else
+                                         resolve_precision("auto"))
+    for capabilities, expected in [([], "float32"), ([(8, 0)], "mixed_float16"), ([(7, 0), (8, 6)], "mixed_float16"),
+                                   ([(6, 1)], "float32"), ([(8, 0), (6, 0)], "float32")]:
+        gpus = [f"GPU:{i}" for i in range(len(capabilities))]
+        monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None, gpus=gpus: gpus)
+        monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                            lambda gpu, c=capabilities: {"compute_capability": c[int(gpu[-1])]})
+        assert resolve_precision("auto") == expected, capabilities
+    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="train.precision must be one of auto, float32"):
+        resolve_precision("float16")
+
+
+def test_precision_and_jit_compile_reach_keras_from_params():
+    """XLA on needs deterministic kernels off (Keras turns XLA off under them): a fresh process, since
+    once on they stay on."""
+    params = load_params(ROOT / "params.yaml")
+    config = TrainConfig.from_params(params, "resnet50_scratch")
+    assert (config.precision, config.jit_compile) == ("auto", "auto")
+    code = ("import yaml\n"
+            "from dataclasses import replace\n"
+            "from tests.test_resnet import tiny_splits\n"
+            "from tlstudy.training import TrainConfig, train_model\n"
+            "params = yaml.safe_load(open('params.yaml'))\n"
+            "for jit in (True, False):\n"
+            "    params['train'].update(precision='float32', jit_compile=jit, deterministic=False)\n"
+            "    config = replace(TrainConfig.from_params(params, 'mlp'), epochs=1, batch_size=16)\n"
+            "    print('JIT', train_model('mlp', tiny_splits(), config, seed=0)[0].jit_compile)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [line for line in result.stdout.splitlines() if line.startswith("JIT")] == ["JIT True", "JIT False"]
+
+
+PARAMS_CASES = [
+    ({"backbone": "VGG16"}, ["models.resnet50_scratch.backbone is 'VGG16'",
+                             "use one of ResNet50, MobileNetV3Small, EfficientNetB0"]),
+    ({"fine_tune": "conv3", "backbone": "MobileNetV3Small"},
+     ["models.resnet50_tl.fine_tune is 'conv3'; use one of all (MobileNetV3Small has no named stages"]),
+    ({"fine_tune": "conv3", "backbone": "EfficientNetB0"}, ["use one of all, block2, block3"]),
+    ({"fine_tune": "block4", "backbone": "EfficientNetB0"}, []),
+    ({"image_size": 31, "backbone": "EfficientNetB0"}, ["image_size is 31; use an integer of at least 32 "
+                                                         "(Keras' EfficientNetB0 minimum)"]),
+]
+
+
+@pytest.mark.parametrize("options, words", PARAMS_CASES)
+def test_params_check_knows_each_backbone(options, words):
+    """The same options on every ResNet arm (fine_tune on resnet50_tl only): one line per arm and problem."""
+    from tlstudy.params import check_params
+
+    params = load_params(ROOT / "params.yaml")
+    for arm in ("resnet50_scratch", "resnet50_tl", "resnet50_ft"):
+        params["models"][arm].update({k: v for k, v in options.items() if k != "fine_tune"})
+    if "fine_tune" in options:
+        params["models"]["resnet50_tl"]["fine_tune"] = options["fine_tune"]
+    problems = check_params(params)
+    assert all(any(word in problem for problem in problems) for word in words), problems
+    assert len(problems) == (0 if not words else 1 if "fine_tune" in options else 3), problems
+
+
+def test_params_check_holds_the_backbone_equal_across_arms():
+    from tlstudy.params import check_params
+
+    params = load_params(ROOT / "params.yaml")
+    params["models"]["resnet50_tl"]["backbone"] = "MobileNetV3Small"
+    assert check_params(params) == [
+        "models.<resnet>.backbone differs between the arms (resnet50_scratch ResNet50, resnet50_tl MobileNetV3Small, "
+        "resnet50_ft ResNet50); set one value for all, or the comparison mixes the backbone into the effect of "
+        "pretraining"]
+    params["models"]["resnet50_tl"]["backbone"] = "ResNet50"
+    params["train"]["jit_compile"] = True
+    assert check_params(params) == ["train.jit_compile is true but train.deterministic is true, under which Keras "
+                                    "turns XLA off; set train.deterministic: false for XLA, or train.jit_compile: auto"]
+    params["train"].update(deterministic=False, precision="float16")
+    assert check_params(params) == ["train.precision is 'float16'; use one of auto, float32, mixed_float16, "
+                                    "mixed_bfloat16"]

@@ -13,9 +13,19 @@ from pathlib import Path
 
 import yaml
 
-# How far up a pretrained backbone is fine-tuned: all of it, from a ResNet stage up, or none (frozen for
-# the whole budget: a linear probe). tlstudy/training.py applies it; tlstudy/params.py checks it.
-FINE_TUNE = ("none", "all", "conv2", "conv3", "conv4", "conv5")
+# How far up a pretrained backbone is fine-tuned: none (frozen for the whole budget: a linear probe), all
+# of it, or from one of its stages up. tlstudy/training.py applies it; tlstudy/params.py checks it.
+FINE_TUNE = ("none", "all")  # for every backbone; each backbone's stages below
+# The Keras applications on offer as models.<arm>.backbone (tlstudy/models.py builds them): Keras'
+# minimum image size for each, and the stages fine_tune may unfreeze from, bottom up (none for
+# MobileNetV3Small, whose layer names carry no stage).
+BACKBONES = {
+    "ResNet50": (32, ("conv2", "conv3", "conv4", "conv5")),
+    "MobileNetV3Small": (32, ()),
+    "EfficientNetB0": (32, tuple(f"block{i}" for i in range(2, 8))),
+}
+DEFAULT_BACKBONE = "ResNet50"
+TRAIN_PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def read_params(path: str | Path = "params.yaml") -> dict:

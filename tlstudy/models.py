@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from tlstudy.config import BACKBONES, DEFAULT_BACKBONE
+
 Builder = Callable[..., keras.Model]
 
 
@@ -81,7 +83,7 @@ def mlp(input_shape, num_classes, input_dtype="float32", dropout: float = 0.5, u
             layers.Flatten(),
             layers.Dropout(dropout),
             layers.Dense(units, activation="relu", kernel_initializer="he_normal"),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="mlp",
     )
@@ -107,7 +109,7 @@ def cnn(input_shape, num_classes, input_dtype="float32", dropout: float = 0.5, u
             layers.Flatten(),
             layers.Dense(units, activation="relu", kernel_initializer="he_normal"),
             layers.Dropout(dropout),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="cnn",
     )
@@ -118,34 +120,108 @@ def cnn(input_shape, num_classes, input_dtype="float32", dropout: float = 0.5, u
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
+@dataclass(frozen=True)
+class ImagenetWeights:
+    """Keras' official ImageNet weights of an application without its top: the URL and MD5 that
+    ``keras.applications`` itself downloads and checks (its ``WEIGHTS_HASHES``, no-top entry)."""
+
+    url: str
+    md5: str
+
+    @property
+    def file(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+# Keras 3.15's keras/src/applications/{resnet,mobilenet_v3,efficientnet}.py, include_top=False.
+IMAGENET_WEIGHTS = {
+    "ResNet50": ImagenetWeights("https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+                                "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                                "4d473c1dd8becc155b73f8504c6f6626"),
+    "MobileNetV3Small": ImagenetWeights("https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
+                                        "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+                                        "d3e8ec802a04aa4fc771ee12a9a9b836"),
+    "EfficientNetB0": ImagenetWeights("https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
+                                      "50bc09e76180e00e4465e1a485ddc09d"),
+}
+
+
+def check_backbone(backbone: str, image_size: int) -> None:
+    if backbone not in BACKBONES:
+        raise ValueError(f"models.<resnet>.backbone is {backbone!r}; use one of {', '.join(BACKBONES)}")
+    minimum = BACKBONES[backbone][0]
+    if image_size < minimum:
+        raise ValueError(f"models.<resnet>.image_size must be at least {minimum} (Keras' {backbone} minimum), "
+                         f"got {image_size}")
+
+
+def backbone_model(backbone: str, image_size: int) -> keras.Model:
+    """A Keras application without its top, randomly initialised; pretrained weights are loaded afterwards.
+
+    ResNet50 takes inputs already normalised ("caffe": BGR, ImageNet's means subtracted), as its
+    ``preprocess_input`` would; MobileNetV3 and EfficientNet normalise RGB images of 0-255 inside the
+    application (their ``preprocess_input`` passes images through)."""
+    check_backbone(backbone, image_size)
+    model = getattr(keras.applications, backbone)(include_top=False, weights=None,
+                                                  input_shape=(image_size, image_size, 3))
+    model.name = BACKBONE
+    return model
+
+
 def resnet50_backbone(image_size: int) -> keras.Model:
-    """Keras' ResNet50 without its top, randomly initialised; pretrained weights are loaded afterwards."""
-    backbone = keras.applications.ResNet50(include_top=False, weights=None,
-                                           input_shape=(image_size, image_size, 3))
-    backbone.name = BACKBONE
-    return backbone
+    """Keras' ResNet50 without its top, randomly initialised."""
+    return backbone_model("ResNet50", image_size)
 
 
-def resnet50(input_shape, num_classes, input_dtype="float32", image_size: int = 32) -> keras.Model:
-    """ResNet50 without top, global average pooling, softmax head.
+def stage_of(backbone: str, layer: str) -> int:
+    """The stage a backbone layer belongs to, numbered as ``fine_tune`` names stages (``conv3``,
+    ``block3``: 3): ResNet50's conv1 and pool1 layers are stage 1, EfficientNet's stem 0 and its top
+    (above block7) 8. MobileNetV3's layer names carry no stage: all its layers are 0."""
+    if backbone == "ResNet50":
+        return int(layer[4]) if layer.startswith("conv") else 1
+    if backbone == "EfficientNetB0":
+        return int(layer[5]) if layer.startswith("block") else 8 if layer.startswith("top") else 0
+    return 0
 
-    Images are resized to ``image_size``, grayscale is repeated to three channels and RGB is turned
-    into BGR, and the input is normalised as Keras' ImageNet weights expect, all inside the model,
-    so training, evaluation and any later use share one path.
+
+def first_stage(backbone: str, fine_tune: str) -> int:
+    """The stage ``fine_tune`` unfreezes from: 0 (everything) for ``all``; a clear error for a stage
+    the backbone does not have."""
+    choices = ("all", *BACKBONES[backbone][1])
+    if fine_tune not in choices:
+        why = "" if len(choices) > 1 else f" ({backbone} has no named stages to unfreeze from)"
+        raise ValueError(f"fine_tune must be one of {', '.join(choices)}, got {fine_tune!r}{why}")
+    return 0 if fine_tune == "all" else int(fine_tune[-1])
+
+
+def resnet50(input_shape, num_classes, input_dtype="float32", image_size: int = 32,
+             backbone: str = DEFAULT_BACKBONE) -> keras.Model:
+    """A Keras application without top (ResNet50 unless ``backbone`` says otherwise), global average
+    pooling, softmax head.
+
+    Images are resized to ``image_size`` and grayscale is repeated to three channels, and the input is
+    brought to what the application's ImageNet weights expect, all inside the model, so training,
+    evaluation and any later use share one path: for ResNet50, RGB turned into BGR and centred by
+    ImageNet's means; for the others, RGB on the 0-255 scale (they normalise inside). The head
+    computes in float32 whatever the precision policy, so softmax and losses keep their accuracy.
     """
-    if image_size < 32:
-        raise ValueError(f"models.<resnet>.image_size must be at least 32 (Keras' ResNet50 minimum), got {image_size}")
+    check_backbone(backbone, image_size)
+    caffe = backbone == "ResNet50"
     inputs, *scaling = input_layers(input_shape, input_dtype)
     x = scaling[0](inputs) if scaling else inputs
     x = layers.Reshape((*input_shape, 1))(x) if len(input_shape) == 2 else x
     x = layers.Resizing(image_size, image_size)(x)
-    x = layers.Concatenate()([x, x, x]) if x.shape[-1] == 1 else RgbToBgr()(x)
+    if x.shape[-1] == 1:
+        x = layers.Concatenate()([x, x, x])
+    elif caffe:
+        x = RgbToBgr()(x)
     x = layers.Rescaling(255.0)(x)
-    x = layers.Normalization(mean=IMAGENET_BGR_MEAN, variance=(1.0, 1.0, 1.0))(x)
-    x = resnet50_backbone(image_size)(x)
+    if caffe:
+        x = layers.Normalization(mean=IMAGENET_BGR_MEAN, variance=(1.0, 1.0, 1.0))(x)
+    x = backbone_model(backbone, image_size)(x)
     x = layers.GlobalAveragePooling2D(name=FEATURES)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name=HEAD)(x)
-    return keras.Model(inputs, outputs, name="resnet50")
+    outputs = layers.Dense(num_classes, activation="softmax", name=HEAD, dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="resnet50" if caffe else backbone.lower())
 
 
 register("resnet50_scratch")(resnet50)

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlstudy.config import FINE_TUNE, read_params, setup_logging  # noqa: F401  (setup_logging: for the stages)
+from tlstudy.config import (  # noqa: F401  (setup_logging: for the stages)
+    BACKBONES,
+    DEFAULT_BACKBONE,
+    FINE_TUNE,
+    TRAIN_PRECISIONS,
+    read_params,
+    setup_logging,
+)
 
 TASKS = ("fashion_mnist", "face_age", "image_folder")
 TRANSFER_SOURCES = ("mnist", "imagenet", "path")
@@ -23,10 +30,10 @@ TRANSFER_SOURCES = ("mnist", "imagenet", "path")
 MODEL_OPTIONS = {
     "mlp": ("dropout", "units"),
     "cnn": ("dropout", "units"),
-    "resnet50_scratch": ("image_size",),
-    "resnet50_tl": ("image_size",),
-    "resnet50_ft": ("image_size",),
-    "resnet50_lp": ("image_size",),
+    "resnet50_scratch": ("image_size", "backbone"),
+    "resnet50_tl": ("image_size", "backbone"),
+    "resnet50_ft": ("image_size", "backbone"),
+    "resnet50_lp": ("image_size", "backbone"),
 }
 PRETRAINED = ("resnet50_tl", "resnet50_ft", "resnet50_lp")
 SCHEDULE_OPTIONS = ("frozen_epochs", "fine_tune", "finetune_lr_factor")
@@ -93,6 +100,13 @@ def check_params(params: dict) -> list[str]:
 
     if not isinstance(train.get("deterministic", True), bool):
         problems.append(f"train.deterministic is {train.get('deterministic')!r}; use true or false")
+    if train.get("precision", "auto") not in TRAIN_PRECISIONS:
+        problems.append(f"train.precision is {train.get('precision')!r}; use one of {', '.join(TRAIN_PRECISIONS)}")
+    if train.get("jit_compile", "auto") not in ("auto", True, False):
+        problems.append(f"train.jit_compile is {train.get('jit_compile')!r}; use auto, true or false")
+    elif train.get("jit_compile") is True and train.get("deterministic", True) is True:
+        problems.append("train.jit_compile is true but train.deterministic is true, under which Keras turns XLA "
+                        "off; set train.deterministic: false for XLA, or train.jit_compile: auto")
     if train.get("distribute", "none") not in ("none", "mirrored"):
         problems.append(f"train.distribute is {train.get('distribute')!r}; use none or mirrored")
 
@@ -126,8 +140,13 @@ def check_params(params: dict) -> list[str]:
                        if key in SCHEDULE_OPTIONS else f"it takes {', '.join(allowed)}")
                 problems.append(f"models.{name}.{key} is not an option of {name}: {why}; remove it")
         options = options or {}
-        if "fine_tune" in options and options["fine_tune"] not in FINE_TUNE:
-            problems.append(f"models.{name}.fine_tune is {options['fine_tune']!r}; use one of {', '.join(FINE_TUNE)}")
+        backbone = options.get("backbone", DEFAULT_BACKBONE)
+        if "backbone" in MODEL_OPTIONS[name] and backbone not in BACKBONES:
+            problems.append(f"models.{name}.backbone is {backbone!r}; use one of {', '.join(BACKBONES)}")
+        stages = (*FINE_TUNE, *BACKBONES.get(backbone, (0, ()))[1])
+        if "fine_tune" in options and options["fine_tune"] not in stages:
+            problems.append(f"models.{name}.fine_tune is {options['fine_tune']!r}; use one of {', '.join(stages)}"
+                            + ("" if len(stages) > 2 else f" ({backbone} has no named stages to unfreeze from)"))
         frozen = options.get("frozen_epochs", 0)
         if not (isinstance(frozen, int) and not isinstance(frozen, bool) and frozen >= 0):
             problems.append(f"models.{name}.frozen_epochs is {frozen!r}; use an integer from 0 (none) up")
@@ -139,10 +158,17 @@ def check_params(params: dict) -> list[str]:
             problems.append(f"models.{name} is missing; give it an image_size (as the other ResNet50 arms)")
     sizes = {name: (options or {}).get("image_size") for name, options in models_section.items()
              if name in MODEL_OPTIONS and "image_size" in MODEL_OPTIONS[name]}
+    backbones = {name: (models_section[name] or {}).get("backbone", DEFAULT_BACKBONE) for name in sizes}
     for name, size in sizes.items():
-        if not (isinstance(size, int) and size >= 32):
+        backbone = backbones[name]
+        minimum = BACKBONES.get(backbone, (32,))[0]
+        if not (isinstance(size, int) and size >= minimum):
             problems.append(f"models.{name}.image_size is {size!r}; "
-                            "use an integer of at least 32 (Keras' ResNet50 minimum)")
+                            f"use an integer of at least {minimum} (Keras' {backbone} minimum)")
+    if len(set(backbones.values())) > 1:
+        listed = ", ".join(f"{name} {backbone}" for name, backbone in backbones.items())
+        problems.append(f"models.<resnet>.backbone differs between the arms ({listed}); set one value for all, "
+                        "or the comparison mixes the backbone into the effect of pretraining")
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"{name} {size}" for name, size in sizes.items())
         problems.append(f"models.<resnet>.image_size differs between the arms ({listed}); set one value for all, "

@@ -28,6 +28,30 @@ def cpu_description(cpuinfo: str) -> tuple[str, list[str]]:
     return model, [flag for flag in ISA_FLAGS if flag in flags]
 
 
+def tensorflow_build(installed: dict[str, str], build_info: dict) -> str:
+    """Which TensorFlow build ran: the distribution installed (``tensorflow-cpu``, or ``tensorflow``,
+    which ``make setup`` installs with its ``and-cuda`` extra where a GPU is listed) and whether it was
+    built with CUDA, from ``tf.sysconfig.get_build_info()``."""
+    name = next((dist for dist in ("tensorflow-cpu", "tensorflow") if dist in installed), "tensorflow")
+    version = installed.get(name, "unknown version")
+    if build_info.get("is_cuda_build"):
+        cuda, cudnn = build_info.get("cuda_version", "?"), build_info.get("cudnn_version", "?")
+        return f"{name} {version}, CUDA {cuda}, cuDNN {cudnn}"
+    return f"{name} {version}, CPU only"
+
+
+def installed_tensorflow() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
 @lru_cache(maxsize=1)
 def environment() -> dict:
     """CPU model and instruction sets, GPUs, TensorFlow, Keras and NumPy versions."""
@@ -46,6 +70,7 @@ def environment() -> dict:
         "gpus": ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) or "none",
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default"),
         "tensorflow": tf.__version__,
+        "tensorflow_build": tensorflow_build(installed_tensorflow(), dict(tf.sysconfig.get_build_info())),
         "keras": keras.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),

@@ -8,6 +8,7 @@ import logging
 import math
 import shutil
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,10 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from tlstudy.batchnorm import recalibrate_batchnorm
-from tlstudy.config import FINE_TUNE
+from tlstudy.config import DEFAULT_BACKBONE, TRAIN_PRECISIONS
 from tlstudy.data import Arrays, Splits, parse_examples_per_class, stratified_part
 from tlstudy.fsutil import atomic_dir
-from tlstudy.models import BACKBONE, FEATURES, HEAD, build_model, model_spec
+from tlstudy.models import BACKBONE, FEATURES, HEAD, build_model, first_stage, model_spec, stage_of
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ class TransferSchedule:
     """How a pretrained model spends the epoch budget: head alone first, then fine-tuning."""
 
     frozen_epochs: int = 3  # epochs of the budget spent on the head, backbone frozen (features cached)
-    fine_tune: str = "all"  # "all", or "conv2".."conv5": unfreeze from that stage up; "none": a linear probe
+    fine_tune: str = "all"  # "all", a stage of the backbone (ResNet50: "conv2".."conv5") to unfreeze from,
+    # or "none": the backbone frozen for the whole budget (a linear probe)
     finetune_lr_factor: float = 0.1  # fine-tuning learning rate = learning_rate * this
 
 
@@ -52,6 +54,8 @@ class TrainConfig:
     learning_rate_grid: list[float] | None = None  # choose the rate on validation accuracy
     distribute: str = "none"  # "mirrored": tf.distribute.MirroredStrategy over every visible GPU
     deterministic: bool = True  # TensorFlow's deterministic kernels: same params, same numbers
+    precision: str = "float32"  # Keras' dtype policy, or "auto" (resolve_precision)
+    jit_compile: bool | str = "auto"  # XLA; Keras' "auto" turns it on only where a GPU is visible
 
     @classmethod
     def from_params(cls, params: dict, model: str) -> "TrainConfig":
@@ -72,6 +76,8 @@ class TrainConfig:
             learning_rate_grid=[float(r) for r in grid] if grid else None,
             distribute=str(train.get("distribute") or "none"),
             deterministic=bool(train.get("deterministic", True)),
+            precision=str(train.get("precision", "auto")),
+            jit_compile=train.get("jit_compile", "auto"),
         )
 
 
@@ -96,13 +102,40 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
+def resolve_precision(precision: str) -> str:
+    """``auto``: mixed_float16 where every visible GPU has tensor cores (compute capability 7.0 and up),
+    float32 elsewhere (on a CPU, mixed_bfloat16 trained ResNet50 slower here: STACK-FACTS)."""
+    if precision not in TRAIN_PRECISIONS:
+        raise ValueError(f"train.precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    gpus = tf.config.list_physical_devices("GPU")
+    capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) for gpu in gpus]
+    return "mixed_float16" if capabilities and min(capabilities) >= (7, 0) else "float32"
+
+
+@contextmanager
+def precision_policy(precision: str):
+    """Keras' global dtype policy set to ``precision`` while a model is built, and put back after: the
+    layers keep the policy they were built with (a saved model records it), and the rest of the process
+    (the next model, a test) is unaffected. Under mixed_float16 Keras' compile wraps the optimizer in
+    loss scaling by itself, from the model's policy."""
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(resolve_precision(precision))
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def compile_model(model: keras.Model, learning_rate: float, jit_compile: bool | str = "auto") -> None:
     # Integer labels with the sparse form of categorical cross-entropy: the same loss as the
     # study's one-hot labels with categorical_crossentropy, without materialising one-hot arrays.
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
 
 
@@ -242,17 +275,14 @@ def _extend(history: dict, more: dict) -> dict:
     return history
 
 
-def set_fine_tuning(model: keras.Model, fine_tune: str) -> None:
-    """Unfreeze the backbone, whole (``all``) or from ResNet stage ``convN`` upwards; the head stays trainable."""
-    unfreezable = [stage for stage in FINE_TUNE if stage != "none"]
-    if fine_tune not in unfreezable:
-        raise ValueError(f"fine_tune must be one of {', '.join(unfreezable)}, got {fine_tune!r}")
-    first = 1 if fine_tune == "all" else int(fine_tune[-1])
+def set_fine_tuning(model: keras.Model, fine_tune: str, backbone_name: str = DEFAULT_BACKBONE) -> None:
+    """Unfreeze the backbone, whole (``all``) or from one of its stages upwards (ResNet50's ``convN``,
+    EfficientNet's ``blockN``); the head stays trainable."""
+    first = first_stage(backbone_name, fine_tune)
     backbone = model.get_layer(BACKBONE)
     backbone.trainable = True
     for layer in backbone.layers:  # each layer explicitly: a model's flag does not reset its layers'
-        stage = int(layer.name[4]) if layer.name.startswith("conv") else 1  # conv1_*, pool1_*: stage 1
-        layer.trainable = stage >= first
+        layer.trainable = stage_of(backbone_name, layer.name) >= first
 
 
 def feature_extractor(model: keras.Model) -> keras.Model:
@@ -269,7 +299,7 @@ def train_head_on_features(model: keras.Model, data: Splits, config: TrainConfig
                 for name, part in (("train", data.train), ("val", data.val))}
     head = model.get_layer(HEAD)
     head_model = keras.Sequential([keras.Input(features["train"].x.shape[1:]), head])
-    compile_model(head_model, config.learning_rate)
+    compile_model(head_model, config.learning_rate, config.jit_compile)
     return _fit(head_model, features["train"], features["val"], config, epochs, 0, callbacks, seed, checkpoint)
 
 
@@ -299,8 +329,9 @@ def _train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbo
                  callbacks, checkpoint) -> tuple[keras.Model, dict]:
     data = Splits(data.train, stratified_part(data.val, config.validation.examples_per_class), data.test,
                   data.class_names)
-    model = build_model(name, data.train.x.shape[1:], len(data.class_names), data.train.x.dtype,
-                        **config.model_options)
+    with precision_policy(config.precision):
+        model = build_model(name, data.train.x.shape[1:], len(data.class_names), data.train.x.dtype,
+                            **config.model_options)
     learning_rate, history, start = config.learning_rate, {}, 0
     if model_spec(name).pretrained:
         if backbone_weights is None:
@@ -313,11 +344,11 @@ def _train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbo
         if start:
             _extend(history, train_head_on_features(model, data, config, start, seed, checkpoint("head"), callbacks))
         if config.epochs > start:
-            set_fine_tuning(model, config.schedule.fine_tune)
+            set_fine_tuning(model, config.schedule.fine_tune, config.model_options.get("backbone", DEFAULT_BACKBONE))
             learning_rate *= config.schedule.finetune_lr_factor
         else:  # the budget ends with the frozen phase: the saved model says its backbone never trained
             model.get_layer(BACKBONE).trainable = False
-    compile_model(model, learning_rate)  # after any change of `trainable`, which needs a recompile
+    compile_model(model, learning_rate, config.jit_compile)  # after any change of `trainable`, which needs a recompile
     log.info("training %s (seed %d) on %d images for %d epochs", name, seed, len(data.train), config.epochs)
     if config.epochs > start:
         _extend(history, _fit(model, data.train, data.val, config, config.epochs, start, callbacks, seed,
