@@ -176,20 +176,20 @@ def test_efficientnet_official_file_normalises_as_imagenet_says(monkeypatch, tmp
     np.testing.assert_allclose(normalised, (x / 255 - mean) / std, rtol=1e-4, atol=1e-4)
 
 
-def test_pretrain_stage_writes_a_small_backbone_for_both_transfer_arms(tmp_path):
+def test_pretrain_stage_writes_a_small_backbone_for_every_pretrained_arm(tmp_path):
     """The stage reads models.<arm>.backbone: a MobileNetV3Small file through transfer.source: path."""
     weights = tmp_path / "mine.weights.h5"
     expected = legacy_file("MobileNetV3Small", tmp_path / "unused.h5", seed=11)
     expected.save_weights(weights)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["transfer"] = {"source": "path", "weights_file": str(weights)}
-    for arm in ("resnet50_scratch", "resnet50_tl", "resnet50_ft"):
+    for arm in ("resnet50_scratch", "resnet50_tl", "resnet50_ft", "resnet50_lp"):
         params["models"][arm]["backbone"] = "MobileNetV3Small"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run([sys.executable, "-m", "stages.pretrain", "--out", "init", "--metrics", "pretrain.json"],
                             cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert result.returncode == 0, result.stderr[-2000:]
-    for arm in ("resnet50_tl", "resnet50_ft"):
+    for arm in ("resnet50_tl", "resnet50_ft", "resnet50_lp"):
         model = backbone_model("MobileNetV3Small", 32)
         model.load_weights(tmp_path / "init" / arm / "backbone.weights.h5")
         for a, b in zip(model.get_weights(), expected.get_weights()):

@@ -493,8 +493,8 @@ PARAMS_CASES = [
     ({"backbone": "VGG16"}, ["models.resnet50_scratch.backbone is 'VGG16'",
                              "use one of ResNet50, MobileNetV3Small, EfficientNetB0"]),
     ({"fine_tune": "conv3", "backbone": "MobileNetV3Small"},
-     ["models.resnet50_tl.fine_tune is 'conv3'; use one of all (MobileNetV3Small has no named stages"]),
-    ({"fine_tune": "conv3", "backbone": "EfficientNetB0"}, ["use one of all, block2, block3"]),
+     ["models.resnet50_tl.fine_tune is 'conv3'; use one of none, all (MobileNetV3Small has no named stages"]),
+    ({"fine_tune": "conv3", "backbone": "EfficientNetB0"}, ["use one of none, all, block2, block3"]),
     ({"fine_tune": "block4", "backbone": "EfficientNetB0"}, []),
     ({"image_size": 31, "backbone": "EfficientNetB0"}, ["image_size is 31; use an integer of at least 32 "
                                                          "(Keras' EfficientNetB0 minimum)"]),
@@ -507,13 +507,13 @@ def test_params_check_knows_each_backbone(options, words):
     from tlstudy.params import check_params
 
     params = load_params(ROOT / "params.yaml")
-    for arm in ("resnet50_scratch", "resnet50_tl", "resnet50_ft"):
+    for arm in ("resnet50_scratch", "resnet50_tl", "resnet50_ft", "resnet50_lp"):
         params["models"][arm].update({k: v for k, v in options.items() if k != "fine_tune"})
     if "fine_tune" in options:
         params["models"]["resnet50_tl"]["fine_tune"] = options["fine_tune"]
     problems = check_params(params)
     assert all(any(word in problem for problem in problems) for word in words), problems
-    assert len(problems) == (0 if not words else 1 if "fine_tune" in options else 3), problems
+    assert len(problems) == (0 if not words else 1 if "fine_tune" in options else 4), problems
 
 
 def test_params_check_holds_the_backbone_equal_across_arms():
@@ -523,8 +523,8 @@ def test_params_check_holds_the_backbone_equal_across_arms():
     params["models"]["resnet50_tl"]["backbone"] = "MobileNetV3Small"
     assert check_params(params) == [
         "models.<resnet>.backbone differs between the arms (resnet50_scratch ResNet50, resnet50_tl MobileNetV3Small, "
-        "resnet50_ft ResNet50); set one value for all, or the comparison mixes the backbone into the effect of "
-        "pretraining"]
+        "resnet50_ft ResNet50, resnet50_lp ResNet50); set one value for all, or the comparison mixes the backbone into "
+        "the effect of pretraining"]
     params["models"]["resnet50_tl"]["backbone"] = "ResNet50"
     params["train"]["jit_compile"] = True
     assert check_params(params) == ["train.jit_compile is true but train.deterministic is true, under which Keras "
