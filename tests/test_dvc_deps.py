@@ -118,7 +118,7 @@ def test_dvc_reads_yaml_with_the_c_parser():
 # what is read and missing, not for what is declared and unread.
 
 RUN_PROFILE = {"train.models": ["mlp", "cnn"], "train.seeds": [0], "pretrain.examples_per_class": 1,
-               "pretrain.val_size": 10}
+               "pretrain.val_size": 10, "hypothesis.comparisons": {"cnn_vs_mlp": ["cnn", "mlp"]}}
 FACE_PROFILE = {"data.task": "face_age", "face_age.format": "aihub", "face_age.image_size": 32}
 FACE_STAGES = ("fetch", "preprocess", "split")  # the stages whose reads depend on the task
 IGNORED = (".git", ".dvc", "__pycache__")  # DVC's and git's own files, Python's byte code

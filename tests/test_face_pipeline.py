@@ -37,7 +37,8 @@ def test_face_age_runs_the_four_models_and_the_verdict(face_repo):
     assert upstream | runs("train", models=MODELS) | runs("evaluate", models=MODELS) <= ran
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["images"] == len(layout.usable) and data["image_shape"] == [32, 32, 3]
-    assert data["skipped"] == {"unparsed_name": 1, "no_age_group": 1, "unreadable": 2, "missing": 0}
+    assert data["skipped"] == {"unparsed_name": 1, "no_age_group": 1, "unreadable": 2, "missing": 0,
+                               "conflicting_rows": 0, "not_in_metadata": 0}
     skipped = (repo / "plots/eda/skipped.csv").read_text().splitlines()
     assert len(skipped) == 1 + 4 and any("F0003/IMG_0042.jpg,unparsed_name" in line for line in skipped)
     for model in MODELS:  # test: families F0851 and F0852, one image per age group each

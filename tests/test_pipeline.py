@@ -122,7 +122,8 @@ def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
     html = (repo / "report/report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and "<td>cnn</td>" in html
     assert "One seed cannot tell a procedure" in html and "Trained on: " in html
-    assert html.index("transfer (resnet50_tl minus resnet50_scratch)") < html.index("Test accuracy over seeds")
+    assert html.index("transfer, the research question (resnet50_tl minus resnet50_scratch)") < html.index(
+        "Test accuracy over seeds")
     assert "Report: report/report.html" in (repo / "first_run.log").read_text()
     assert len((repo / "data/split/subset_seed0.npy").read_bytes()) > 0
 
@@ -135,11 +136,11 @@ def test_second_repro_runs_only_the_fetch_check(repo):
     assert "Stage 'preprocess' didn't change, skipping" in output
 
 
-def test_changing_the_pretraining_reruns_only_the_transfer_arm(repo):
+def test_changing_the_pretraining_reruns_only_the_pretrained_arms(repo):
     set_params(repo, {"pretrain.epochs": 2})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
     assert stages_run(output) == {FETCH, "pretrain", "hypothesis", "report"} | {
-        f"{stage}@{model}-0" for stage in ("train", "evaluate") for model in ("resnet50_tl", "resnet50_ft")}
+        f"{stage}@{model}-0" for stage in ("train", "evaluate") for model in ("resnet50_tl", "resnet50_ft", "resnet50_lp")}
 
 
 def test_adding_a_seed_trains_only_the_new_runs(repo):
