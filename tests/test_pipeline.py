@@ -140,7 +140,8 @@ def test_changing_the_pretraining_reruns_only_the_pretrained_arms(repo):
     set_params(repo, {"pretrain.epochs": 2})
     output = run(repo, sys.executable, "-m", "dvc", "repro")
     assert stages_run(output) == {FETCH, "pretrain", "hypothesis", "report"} | {
-        f"{stage}@{model}-0" for stage in ("train", "evaluate") for model in ("resnet50_tl", "resnet50_ft", "resnet50_lp")}
+        f"{stage}@{model}-0" for stage in ("train", "evaluate")
+        for model in ("resnet50_tl", "resnet50_ft", "resnet50_lp")}
 
 
 def test_adding_a_seed_trains_only_the_new_runs(repo):
