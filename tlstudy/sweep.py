@@ -390,18 +390,23 @@ def crossover(comparisons: pd.DataFrame, comparison: str = "transfer") -> pd.Dat
     return pd.DataFrame(result)
 
 
+def _found(size) -> bool:
+    """A crossing that lies inside the grid (None or NaN where it does not)."""
+    return size is not None and bool(pd.notna(size))
+
+
 def crossover_sentence(row: dict | pd.Series) -> str:
     """One sentence per epoch budget: where the advantage is shown, and where it is below the margin."""
     size = lambda n: f"{n:,.0f}"  # noqa: E731
     head = f"At {row['epochs']} epochs" + (f" ({row['regime']})" if row["regime"] else "")
     if not row["shown_at_smallest"]:
         shown = f"the advantage is not shown even at {size(row['smallest'])} images per class"
-    elif row["shown_until"] is None or pd.isna(row["shown_until"]):
+    elif not _found(row["shown_until"]):
         shown = f"the advantage is shown at every size measured, up to {size(row['largest'])} images per class"
     else:
         shown = f"the advantage is shown up to about {size(row['shown_until'])} images per class"
     margin = f"{100 * row['margin']:g}-point margin"
-    if row["below_margin_from"] is not None and pd.notna(row["below_margin_from"]):
+    if _found(row["below_margin_from"]):
         gone = f"from about {size(row['below_margin_from'])} it is below the {margin}"
     elif row["below_margin_at_largest"]:
         gone = f"it is below the {margin} at every size measured"
@@ -415,12 +420,10 @@ def plot_crossover(table: pd.DataFrame, path: Path) -> None:
     being shown to where it is below the margin (arrows: past the grid's end)."""
     fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.5 * len(table)))
     for i, row in enumerate(table.itertuples()):
-        start = row.shown_until if row.shown_until is not None and pd.notna(row.shown_until) else row.smallest
-        end = row.below_margin_from if row.below_margin_from is not None and pd.notna(row.below_margin_from) \
-            else row.largest
+        start = row.shown_until if _found(row.shown_until) else row.smallest
+        end = row.below_margin_from if _found(row.below_margin_from) else row.largest
         ax.plot([start, end], [i, i], linewidth=6, solid_capstyle="butt", color="C0")
-        if not (row.below_margin_from is not None and pd.notna(row.below_margin_from)) \
-                and not row.below_margin_at_largest:
+        if not _found(row.below_margin_from) and not row.below_margin_at_largest:
             ax.annotate("", (end * 1.6, i), (end, i), arrowprops={"arrowstyle": "->"})
     ax.set_yticks(range(len(table)), [f"{r.epochs} epochs" + (f", {r.regime}" if r.regime else "")
                                       for r in table.itertuples()])
