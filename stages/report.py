@@ -29,6 +29,17 @@ def write_plot_tables(out: Path, runs: list[report.Run], comparisons: dict, pred
             table.to_csv(f, index=False)
 
 
+def recipe_text(train: dict) -> str:
+    """train.augment, weight_decay and keep in a few words, absent keys as off (the original study's)."""
+    augment = train.get("augment") or {}
+    changes = [*(["flips"] if augment.get("flip") else []),
+               *([f"shifts up to {augment['translate']:g} of the side"] if augment.get("translate") else [])]
+    decay = train.get("weight_decay") or 0
+    return (f"{' and '.join(changes) or 'no augmentation'}, "
+            f"{f'AdamW (weight decay {decay:g})' if decay else 'Adam'}, "
+            f"{'the best validated epoch kept' if train.get('keep') == 'best' else 'the last epoch kept'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--eval-dir", required=True, help="directory of evaluate's <model>_s<seed>.json")
@@ -87,14 +98,15 @@ def main() -> None:
         "seeds": params["train"]["seeds"],
         "batch size": params["train"]["batch_size"],
         "learning rate": params["train"]["learning_rate"],
+        "recipe": recipe_text(params["train"]),
         "split": split_summary["how"],
     }
     verdicts = [stats.sentence(name, result) for name, result in hypothesis.items() if name != "regime"]
-    notes = [report.environment_note(Path(args.live_dir), runs),
+    notes = [report.environment_note(Path(args.live_dir), runs), report.choices_note(Path(args.live_dir), runs),
              "McNemar's exact test per seed (metrics/comparisons.json, mcnemar_p_per_seed) says whether two "
              "trained networks differ on this test set; it is not evidence about the training procedures, and "
              "the verdicts above rest on the intervals alone."]
-    md_path, html_path = report.write_report(out, regime, summary, figures, verdicts, notes)
+    md_path, html_path = report.write_report(out, regime, summary, figures, verdicts, [n for n in notes if n])
     for model, s in summary.items():
         log.info("%-18s test accuracy %.4f (min %.4f, max %.4f over %d seeds)", model, s["accuracy_mean"],
                  s["accuracy_min"], s["accuracy_max"], s["seeds"])

@@ -22,7 +22,7 @@ log = logging.getLogger("train")
 def log_history(live: Live, history: dict) -> None:
     """A history from ``train_model`` into dvclive, step by step as its Keras callback would log it:
     ``val_*`` under eval/ at the epochs in ``val_epoch``, the rest under train/."""
-    metrics = {k: v for k, v in history.items() if k not in ("epoch", "val_epoch")}
+    metrics = {k: v for k, v in history.items() if k not in ("epoch", "val_epoch", "kept_epoch")}
     for position, epoch in enumerate(history["epoch"]):
         for key, values in metrics.items():
             if key.startswith("val_"):
@@ -72,7 +72,9 @@ def main() -> None:
     # one's. dvcyaml=False: dvc.yaml declares what it shows itself (dvclive would rewrite it).
     with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
         live.log_params({"model": args.model, "seed": args.seed, "train_examples": len(data.train),
-                         **asdict(config), "learning_rate_used": rate, "environment": environment()})
+                         **asdict(config), "learning_rate_used": rate,
+                         "kept_epoch": history["kept_epoch"] + 1,  # counted from 1, of `epochs`
+                         "environment": environment()})
         log_history(live, history)
     save_model(model, Path(args.out))
     shutil.rmtree(args.resume, ignore_errors=True)

@@ -72,7 +72,7 @@ def test_same_seed_same_weights_other_seed_other_weights(name):
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
-    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "epoch", "val_epoch"}
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "epoch", "val_epoch", "kept_epoch"}
     assert len(history["loss"]) == 2
 
 

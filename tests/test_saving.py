@@ -5,6 +5,7 @@ import hashlib
 import subprocess
 import sys
 import time
+import zipfile
 
 import keras
 import numpy as np
@@ -35,6 +36,31 @@ def test_the_same_weights_saved_twice_give_the_same_bytes_and_load_as_saved(tmp_
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert loaded.optimizer.get_config()["learning_rate"] == model.optimizer.get_config()["learning_rate"]
     assert not list(tmp_path.glob(".*")), "no temporary file left behind"
+
+
+SAVE = """
+import sys
+import keras
+from tlstudy.models import build_model
+from tlstudy.training import compile_model, save_model
+keras.utils.set_random_seed(0)
+model = build_model("resnet50_scratch", (8, 8), 2, backbone="MobileNetV3Small")
+compile_model(model, 1e-3)
+save_model(model, sys.argv[1])
+"""
+
+
+def test_two_processes_save_the_same_model_to_the_same_bytes_and_it_loads(tmp_path):
+    """Keras records objects that layers share (a dtype policy) by their address in the saving process:
+    two processes would write different files for the same weights, and every re-run would change dvc.lock."""
+    paths = [tmp_path / f"{name}.keras" for name in "ab"]
+    for path in paths:
+        subprocess.run([sys.executable, "-c", SAVE, str(path)], cwd=ROOT, check=True, capture_output=True)
+    a, b = (path.read_bytes() for path in paths)
+    assert b'"shared_object_id": 1' in zipfile.ZipFile(paths[0]).read("config.json")
+    assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
+    loaded = keras.models.load_model(paths[0])
+    assert loaded.count_params() > 0
 
 
 SCRIPT = """

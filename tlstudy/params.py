@@ -91,6 +91,7 @@ def check_params(params: dict) -> list[str]:
     if not _positive_number(train.get("learning_rate")):
         problems.append(f"train.learning_rate is {train.get('learning_rate')!r}; use a positive number, e.g. 0.001")
 
+    problems += _check_recipe(train)
     validation = train.get("validation") or {}
     every, budget = validation.get("every", 1), validation.get("examples_per_class", "all")
     if not _positive_int(every):
@@ -181,6 +182,28 @@ def check_params(params: dict) -> list[str]:
         problems.append("transfer.source is 'path' but transfer.weights_file is empty; "
                         "give the weights file's path")
     return problems + check_hypothesis(params.get("hypothesis"), models)
+
+
+def _check_recipe(train: dict) -> list[str]:
+    """train.augment, train.weight_decay and train.keep; absent, each is off (the original study's)."""
+    problems = []
+    augment = train.get("augment") or {}
+    if not isinstance(augment, dict) or set(augment) - {"flip", "translate"}:
+        problems.append(f"train.augment is {augment!r}; use a mapping of flip (true or false) and translate "
+                        "(a fraction of the side, e.g. 0.1)")
+        augment = {}
+    if not isinstance(augment.get("flip", False), bool):
+        problems.append(f"train.augment.flip is {augment['flip']!r}; use true or false")
+    translate = augment.get("translate", 0)
+    if not (_number_within(translate, 0, 0.5) or (translate == 0 and not isinstance(translate, bool))):
+        problems.append(f"train.augment.translate is {translate!r}; use a fraction of the side in [0, 0.5), "
+                        "e.g. 0.1, or 0 for none")
+    decay = train.get("weight_decay", 0)
+    if not (_positive_number(decay) or decay == 0) or isinstance(decay, bool):
+        problems.append(f"train.weight_decay is {decay!r}; use 0 (Adam) or a positive number (AdamW), e.g. 0.05")
+    if train.get("keep", "last") not in ("best", "last"):
+        problems.append(f"train.keep is {train.get('keep')!r}; use best (the best validated epoch) or last")
+    return problems
 
 
 def _number_within(value, low: float, high: float) -> bool:

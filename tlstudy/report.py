@@ -211,8 +211,7 @@ def environment_note(live_dir: Path, runs: list[Run]) -> str:
     """Where the runs ran (each run's dvclive params), and what that means for reproducing them."""
     runs_by_machine = {}
     for run in runs:
-        params_file = Path(live_dir) / f"{run.model}_s{run.seed}" / "params.yaml"
-        env = (yaml.safe_load(params_file.read_text()) or {}).get("environment") if params_file.exists() else None
+        env = run_params(live_dir, run).get("environment")
         if env:
             machine = (f"{env['cpu']} ({env['cpu_isa']}), GPUs: {env['gpus']}, TensorFlow {env['tensorflow']}, "
                        f"Keras {env['keras']}")
@@ -226,6 +225,32 @@ def environment_note(live_dir: Path, runs: list[Run]) -> str:
             "another CPU family (other oneDNN kernels) a ResNet50 run moves, typically by a point or two and at "
             "times much more (as much as 8.9 points between an AVX2 and an AVX-512 machine), which is why the "
             "verdict rests on several seeds and an interval, never on one run.")
+
+
+def run_params(live_dir: Path, run: Run) -> dict:
+    """What a run recorded about itself (its dvclive params.yaml); empty if nothing was."""
+    path = Path(live_dir) / f"{run.model}_s{run.seed}" / "params.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def choices_note(live_dir: Path, runs: list[Run]) -> str:
+    """What each run chose on validation: the epoch whose weights it kept and its learning rate (the
+    rate only where a grid chose it), per model, in seed order."""
+    parts = []
+    for model in dict.fromkeys(r.model for r in runs):
+        recorded = [run_params(live_dir, r) for r in runs if r.model == model]
+        kept = [str(p["kept_epoch"]) for p in recorded if "kept_epoch" in p]
+        if not kept:
+            continue
+        text = f"{model} kept epochs {', '.join(kept)} of {recorded[0]['epochs']}"
+        if recorded[0].get("learning_rate_grid"):
+            rates = ", ".join(f"{p['learning_rate_used']:g}" for p in recorded)
+            text += f" at learning rates {rates}"
+        parts.append(text)
+    if not parts:
+        return ""
+    return ("Chosen on the validation budget, never the test split (train.keep, train.learning_rate_grid): "
+            + "; ".join(parts) + ".")
 
 
 def curve_rows(runs: list[Run], split: str) -> pd.DataFrame:

@@ -44,6 +44,20 @@ class ValidationBudget:
 
 
 @dataclass
+class Augment:
+    """Random changes to the training images, drawn per image from the run's seed and the epoch (so a
+    resumed run sees the same ones): validation, evaluation and the cached-feature phases see the
+    images as they are."""
+
+    flip: bool = False  # mirror left-right half the images: label-safe for clothing, not for digits or text
+    translate: float = 0.0  # shift by up to this fraction of the side each way, zero-filled (pad, then crop)
+
+    @property
+    def active(self) -> bool:
+        return self.flip or self.translate > 0
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
@@ -56,6 +70,10 @@ class TrainConfig:
     deterministic: bool = True  # TensorFlow's deterministic kernels: same params, same numbers
     precision: str = "float32"  # Keras' dtype policy, or "auto" (resolve_precision)
     jit_compile: bool | str = "auto"  # XLA; Keras' "auto" turns it on only where a GPU is visible
+    # The recipe; these defaults are the original study's (no augmentation, Adam, the last epoch kept).
+    augment: Augment = field(default_factory=Augment)
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay; 0: Adam
+    keep: str = "last"  # "best": the weights of the best validated epoch; "last": the last epoch's
 
     @classmethod
     def from_params(cls, params: dict, model: str) -> "TrainConfig":
@@ -78,6 +96,9 @@ class TrainConfig:
             deterministic=bool(train.get("deterministic", True)),
             precision=str(train.get("precision", "auto")),
             jit_compile=train.get("jit_compile", "auto"),
+            augment=Augment(**(train.get("augment") or {})),
+            weight_decay=float(train.get("weight_decay", 0.0)),
+            keep=str(train.get("keep", "last")),
         )
 
 
@@ -128,11 +149,23 @@ def precision_policy(precision: str):
         keras.mixed_precision.set_global_policy(before)
 
 
-def compile_model(model: keras.Model, learning_rate: float, jit_compile: bool | str = "auto") -> None:
+def optimizer(learning_rate: float, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+    """Adam, the original study's; with ``weight_decay``, AdamW (Loshchilov and Hutter 2019): each step
+    also shrinks every weight by ``learning_rate * weight_decay`` of itself, apart from the gradient, except
+    biases and BatchNorm's scales and offsets (as timm and most recipes exclude them)."""
+    if not weight_decay:
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    adamw = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
+    adamw.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return adamw
+
+
+def compile_model(model: keras.Model, learning_rate: float, jit_compile: bool | str = "auto",
+                  weight_decay: float = 0.0) -> None:
     # Integer labels with the sparse form of categorical cross-entropy: the same loss as the
     # study's one-hot labels with categorical_crossentropy, without materialising one-hot arrays.
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=optimizer(learning_rate, weight_decay),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=jit_compile,
@@ -180,27 +213,89 @@ class BudgetedValidation(keras.callbacks.Callback):
             logs["val_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == self.val.y))
 
 
-def epoch_batches(train: Arrays, batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
+def epoch_batches(train: Arrays, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                  augment: Augment | None = None) -> tf.data.Dataset:
     """Batches of epochs ``first_epoch`` to ``epochs - 1``, each epoch in its own order drawn from
     ``(seed, epoch)``: an epoch sees the same batches whether the run started at epoch 0 or resumed
-    at ``first_epoch``, which Keras' own ``shuffle=True`` does not promise."""
+    at ``first_epoch``, which Keras' own ``shuffle=True`` does not promise. With ``augment``, each
+    image of an epoch gets its own random change, drawn from ``(seed, epoch)`` and its position."""
     orders = np.stack([np.random.default_rng([seed, epoch]).permutation(len(train))
                        for epoch in range(first_epoch, epochs)])
     x, y = tf.constant(train.x), tf.constant(train.y)
-    batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
-        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-    return batches.map(lambda index: (tf.gather(x, index), tf.gather(y, index))).prefetch(tf.data.AUTOTUNE)
+    if augment is None or not augment.active:
+        batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
+            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+        return batches.map(lambda index: (tf.gather(x, index), tf.gather(y, index))).prefetch(tf.data.AUTOTUNE)
+    # One stateless seed per image and epoch, from a generator of its own (the orders' draws stay as
+    # they were): the augmented images depend on (seed, epoch, position) only.
+    seeds = np.stack([np.random.default_rng([seed, epoch, 1]).integers(0, 2**31, (len(train), 2))
+                      for epoch in range(first_epoch, epochs)])
+    transform = augmenter(train.x.shape[1:], augment)
+
+    def epoch(order, image_seeds):
+        images = tf.data.Dataset.from_tensor_slices((order, image_seeds)).map(
+            lambda index, image_seed: (transform(tf.gather(x, index), image_seed), tf.gather(y, index)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return images.batch(batch_size)
+
+    return tf.data.Dataset.from_tensor_slices((orders, seeds)).flat_map(epoch).prefetch(tf.data.AUTOTUNE)
+
+
+def augmenter(image_shape: tuple[int, ...], augment: Augment):
+    """The change ``augment`` makes to one image (H x W, or H x W x C) given a stateless seed: a flip
+    with probability 1/2, then a shift of up to ``translate`` of each side in each direction, as a crop
+    of the image padded with zeros (the classic CIFAR recipe: every shift is whole pixels, so pixel
+    values stay as they were, uint8 included). ``tf.image``'s stateless functions, since Keras'
+    random layers draw both of a translation's offsets from one seed when given one."""
+    height, width = image_shape[:2]
+    pad_h, pad_w = round(augment.translate * height), round(augment.translate * width)
+
+    def transform(image, seed):
+        image = image if len(image_shape) == 3 else image[..., tf.newaxis]
+        flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        if augment.flip:
+            image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+        if pad_h or pad_w:
+            padded = tf.pad(image, [[pad_h, pad_h], [pad_w, pad_w], [0, 0]])
+            image = tf.image.stateless_random_crop(padded, tf.shape(image), crop_seed)
+        return image if len(image_shape) == 3 else image[..., 0]
+
+    return transform
+
+
+class KeepBest(keras.callbacks.Callback):
+    """The weights of ``target`` at the epoch with the best validation accuracy so far (the first of
+    equals), from the figures ``BudgetedValidation`` puts in the epoch's logs: the validation split
+    decides, never the test split. ``target`` is the whole model, also while a phase trains its head
+    alone; ``restore`` puts the kept weights back. A checkpoint saves and loads this state, so a
+    resumed run keeps the same epoch."""
+
+    def __init__(self, target: keras.Model):
+        super().__init__()
+        self.target = target
+        self.epoch, self.score, self.weights = None, -math.inf, None  # epoch: 0-based, through every phase
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get("val_accuracy")
+        if score is not None and score > self.score:
+            self.epoch, self.score = epoch, score
+            self.weights = [variable.numpy() for variable in self.target.weights]
+
+    def restore(self) -> None:
+        if self.weights is not None:
+            for variable, value in zip(self.target.weights, self.weights):
+                variable.assign(value)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
     """The history of a fit, epoch by epoch, and (with a ``directory``) a checkpoint after every epoch
     to resume from: every variable of the model (random-generator states included) and of its
-    optimizer, with the history so far. ``fingerprint`` names the inputs; a checkpoint of other
-    inputs is discarded, never resumed."""
+    optimizer, with the history so far, and the state of ``keep`` (the best epoch's weights).
+    ``fingerprint`` names the inputs; a checkpoint of other inputs is discarded, never resumed."""
 
-    def __init__(self, directory: Path | None, fingerprint: str = ""):
+    def __init__(self, directory: Path | None, fingerprint: str = "", keep: KeepBest | None = None):
         super().__init__()
-        self.directory, self.fingerprint = (Path(directory) if directory else None), fingerprint
+        self.directory, self.fingerprint, self.keep = (Path(directory) if directory else None), fingerprint, keep
         self.history: dict[str, list] = {"epoch": [], "val_epoch": []}
 
     def restore(self, model: keras.Model) -> int:
@@ -217,6 +312,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         with np.load(self.directory / "variables.npz") as arrays:
             for i, variable in enumerate(self._variables()):
                 variable.assign(arrays[f"v{i}"])
+            if self.keep is not None and saved.get("kept") is not None:
+                self.keep.epoch, self.keep.score = saved["kept"]
+                self.keep.weights = [arrays[f"k{i}"] for i in range(len(self.keep.target.weights))]
         self.history = saved["history"]
         next_epoch = self.history["epoch"][-1] + 1
         log.info("resuming at epoch %d from checkpoint %s", next_epoch + 1, self.directory)
@@ -233,10 +331,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.history["val_epoch"].append(epoch)
         if self.directory is None:
             return
+        kept = self.keep.weights if self.keep is not None and self.keep.weights is not None else []
         with atomic_dir(self.directory) as tmp:
-            np.savez(tmp / "variables.npz", **{f"v{i}": v.numpy() for i, v in enumerate(self._variables())})
-            (tmp / "state.json").write_text(json.dumps({"fingerprint": self.fingerprint,
-                                                        "history": self.history}))
+            np.savez(tmp / "variables.npz", **{f"v{i}": v.numpy() for i, v in enumerate(self._variables())},
+                     **{f"k{i}": value for i, value in enumerate(kept)})
+            (tmp / "state.json").write_text(json.dumps({
+                "fingerprint": self.fingerprint, "history": self.history,
+                "kept": [self.keep.epoch, self.keep.score] if kept else None}))
 
 
 @dataclass
@@ -246,25 +347,26 @@ class Resume:
     directory: Path
     fingerprint: str
 
-    def checkpoint(self, phase: str) -> EpochCheckpoint:
-        return EpochCheckpoint(self.directory / phase, self.fingerprint)
+    def checkpoint(self, phase: str, keep: KeepBest | None = None) -> EpochCheckpoint:
+        return EpochCheckpoint(self.directory / phase, self.fingerprint, keep)
 
 
 def _fit(model: keras.Model, train: Arrays, val: Arrays, config: TrainConfig, epochs: int, initial_epoch: int,
-         callbacks, seed: int, checkpoint: EpochCheckpoint) -> dict:
+         callbacks, seed: int, checkpoint: EpochCheckpoint, augment: Augment | None = None) -> dict:
     checkpoint.set_model(model)
     initial_epoch = max(initial_epoch, checkpoint.restore(model))
     if initial_epoch < epochs:
         validation = BudgetedValidation(train.x, val, config.batch_size, config.validation.every, epochs)
         model.fit(
-            epoch_batches(train, config.batch_size, seed, initial_epoch, epochs),
+            epoch_batches(train, config.batch_size, seed, initial_epoch, epochs, augment),
             epochs=epochs,
             initial_epoch=initial_epoch,
             steps_per_epoch=math.ceil(len(train) / config.batch_size),
             shuffle=False,  # epoch_batches shuffles
             verbose=2,
-            # validation first: the others see its figures; the checkpoint before any that may fail
-            callbacks=[validation, checkpoint, *callbacks],
+            # validation first: the others see its figures; the checkpoint (with the best epoch's weights)
+            # before any that may fail
+            callbacks=[validation, *([checkpoint.keep] if checkpoint.keep else []), checkpoint, *callbacks],
         )
     return checkpoint.history
 
@@ -299,7 +401,7 @@ def train_head_on_features(model: keras.Model, data: Splits, config: TrainConfig
                 for name, part in (("train", data.train), ("val", data.val))}
     head = model.get_layer(HEAD)
     head_model = keras.Sequential([keras.Input(features["train"].x.shape[1:]), head])
-    compile_model(head_model, config.learning_rate, config.jit_compile)
+    compile_model(head_model, config.learning_rate, config.jit_compile, config.weight_decay)
     return _fit(head_model, features["train"], features["val"], config, epochs, 0, callbacks, seed, checkpoint)
 
 
@@ -317,8 +419,8 @@ def train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbon
     last epoch, to the same model as an uninterrupted run (every epoch's batches and random draws
     depend on the seed and the epoch only).
     """
-    def checkpoint(phase: str) -> EpochCheckpoint:
-        return resume.checkpoint(phase) if resume else EpochCheckpoint(None)
+    def checkpoint(phase: str, keep: KeepBest | None) -> EpochCheckpoint:
+        return resume.checkpoint(phase, keep) if resume else EpochCheckpoint(None, keep=keep)
 
     seed_everything(seed, config.deterministic)
     with distribution(config.distribute).scope():  # the model, its optimizer and every fit in it
@@ -333,6 +435,7 @@ def _train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbo
         model = build_model(name, data.train.x.shape[1:], len(data.class_names), data.train.x.dtype,
                             **config.model_options)
     learning_rate, history, start = config.learning_rate, {}, 0
+    keep = KeepBest(model) if config.keep == "best" else None
     if model_spec(name).pretrained:
         if backbone_weights is None:
             raise ValueError(f"{name} starts from pretrained weights, but none were given")
@@ -342,17 +445,25 @@ def _train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbo
         log.info("%s: %d frozen epochs on cached features, then fine-tuning %s", name, start,
                  config.schedule.fine_tune)
         if start:
-            _extend(history, train_head_on_features(model, data, config, start, seed, checkpoint("head"), callbacks))
+            _extend(history, train_head_on_features(model, data, config, start, seed, checkpoint("head", keep),
+                                                    callbacks))
         if config.epochs > start:
             set_fine_tuning(model, config.schedule.fine_tune, config.model_options.get("backbone", DEFAULT_BACKBONE))
             learning_rate *= config.schedule.finetune_lr_factor
         else:  # the budget ends with the frozen phase: the saved model says its backbone never trained
             model.get_layer(BACKBONE).trainable = False
-    compile_model(model, learning_rate, config.jit_compile)  # after any change of `trainable`, which needs a recompile
+    # after any change of `trainable`, which needs a recompile
+    compile_model(model, learning_rate, config.jit_compile, config.weight_decay)
     log.info("training %s (seed %d) on %d images for %d epochs", name, seed, len(data.train), config.epochs)
     if config.epochs > start:
         _extend(history, _fit(model, data.train, data.val, config, config.epochs, start, callbacks, seed,
-                              checkpoint("model")))
+                              checkpoint("model", keep), config.augment))
+    history["kept_epoch"] = config.epochs - 1
+    if keep is not None:
+        keep.restore()
+        history["kept_epoch"] = keep.epoch
+        log.info("%s (seed %d): kept epoch %d of %d, validation accuracy %.4f", name, seed, keep.epoch + 1,
+                 config.epochs, keep.score)
     return model, history
 
 
@@ -360,8 +471,8 @@ def train_choosing_learning_rate(name: str, data: Splits, config: TrainConfig, s
                                  backbone_weights: Path | None = None, callbacks: list[keras.callbacks.Callback] = (),
                                  resume: Resume | None = None) -> tuple[keras.Model, dict, float]:
     """``train_model``, or with ``config.learning_rate_grid`` one run per candidate rate and the one
-    with the best final validation accuracy (recalibrated, on the validation budget; never the test
-    split) kept. Returns the model, its history and its rate. ``callbacks`` see the plain run only:
+    with the best validation accuracy at its kept epoch (recalibrated, on the validation budget; never
+    the test split) kept. Returns the model, its history and its rate. ``callbacks`` see the plain run only:
     with a grid, log the returned history instead."""
     if not config.learning_rate_grid:
         model, history = train_model(name, data, config, seed, backbone_weights, callbacks, resume)
@@ -371,7 +482,7 @@ def train_choosing_learning_rate(name: str, data: Splits, config: TrainConfig, s
         candidate = replace(resume, directory=resume.directory / f"lr{rate:g}") if resume else None
         model, history = train_model(name, data, replace(config, learning_rate=rate), seed, backbone_weights,
                                      resume=candidate)
-        score = history["val_accuracy"][-1]
+        score = history["val_accuracy"][history["val_epoch"].index(history["kept_epoch"])]
         log.info("%s (seed %d): learning rate %g, final validation accuracy %.4f", name, seed, rate, score)
         if best is None or score > best[0]:
             best = (score, model, history, rate)
@@ -394,9 +505,12 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 
 def without_timestamps(path: Path) -> None:
-    """Rewrite a ``.keras`` file (a zip) without the moments it was saved at: the zip entries' times and
-    ``metadata.json``'s ``date_saved``, which Keras writes but never reads. The same weights then give
-    the same bytes, so a re-run that changed nothing leaves ``dvc.lock`` as it was."""
+    """Rewrite a ``.keras`` file (a zip) without what differs between two saves of the same weights: the
+    zip entries' times, ``metadata.json``'s ``date_saved`` (Keras writes it but never reads it), and in
+    ``config.json`` the ``shared_object_id`` of objects that several layers share (a ResNet's dtype
+    policy), which is the object's address in the saving process; renumbered in order of appearance, as
+    loading only matches them with each other. The same weights then give the same bytes, so a re-run
+    that changed nothing leaves ``dvc.lock`` as it was."""
     with zipfile.ZipFile(path) as source:
         entries = [(info, source.read(info)) for info in source.infolist()]
     with zipfile.ZipFile(path, "w") as target:
@@ -405,5 +519,16 @@ def without_timestamps(path: Path) -> None:
                 metadata = json.loads(data)
                 metadata.pop("date_saved", None)
                 data = json.dumps(metadata).encode()
+            elif info.filename == "config.json":
+                data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
             target.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
                             compress_type=info.compress_type)
+
+
+def _renumber_shared_objects(node, numbers: dict):
+    if isinstance(node, dict):
+        return {key: (numbers.setdefault(value, len(numbers) + 1) if key == "shared_object_id"
+                      else _renumber_shared_objects(value, numbers)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_renumber_shared_objects(value, numbers) for value in node]
+    return node
