@@ -20,7 +20,8 @@ def pytest_configure(config):
 # `make test` runs the suite on two pytest-xdist workers (docs/performance.md). A test module is one
 # unit of work, so that its module-scoped repository is built once; the modules that share the session's
 # plumbing repository are one unit. (xdist's own `--dist loadgroup` does not group under pytest 9.)
-SHARED_SESSION_FIXTURE = {"tests/test_review.py": "plumbing", "tests/test_team.py": "plumbing"}
+SHARED_SESSION_FIXTURE = {"tests/test_review.py": "plumbing", "tests/test_team.py": "plumbing",
+                          "tests/test_rerun.py": "plumbing"}
 # The units that take longest start first, so that no worker is left with one of them at the end.
 LONGEST_FIRST = ("plumbing", "tests/test_pipeline.py", "tests/test_face_pipeline.py", "tests/test_resume.py")
 
