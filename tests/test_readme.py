@@ -45,6 +45,14 @@ def project(tmp_path):
     (tmp_path / "metrics/hypothesis.json").write_text(json.dumps(
         {"1_transfer": "supported", "1_transfer_ci": "+3.1 [+1.2,+5.0]",
          "cnn_vs_mlp": "inconclusive", "cnn_vs_mlp_ci": "-0.4 [n/a]"}))
+    (tmp_path / "docs/recipe.md").write_text("# R\n\n<!-- begin recipe (generated) -->\n<!-- end recipe -->\n")
+    (tmp_path / "sweep/recipe_off").mkdir(parents=True)
+    off = {**comparisons, "transfer": {**comparisons["transfer"], "verdict": 0, "delta": -0.021, "ci_low": -0.05,
+                                       "ci_high": 0.0071}}
+    (tmp_path / "sweep/recipe_off/comparisons.json").write_text(json.dumps(off))
+    models = {"tl": {"accuracy_mean": 0.8, "accuracy_min": 0.75, "accuracy_max": 0.85}}
+    (tmp_path / "metrics/models.json").write_text(json.dumps(models))
+    (tmp_path / "sweep/recipe_off/models.json").write_text(json.dumps({"tl": {**models["tl"], "accuracy_mean": 0.7}}))
     (tmp_path / "dvclive/tl_s0").mkdir(parents=True)
     (tmp_path / "dvclive/tl_s0/params.yaml").write_text(
         "seed: 0\nenvironment:\n  cpu: Some CPU\n  cpu_isa: avx avx2\n  gpus: none\n  tensorflow: 2.21.0\n")
@@ -52,9 +60,10 @@ def project(tmp_path):
 
 
 def test_the_blocks_hold_known_values_from_constructed_metrics(project):
-    assert update(project, check=True) == ["answer", "costs"]
+    blocks = ["README.md:answer", "README.md:costs", "docs/recipe.md:recipe"]
+    assert update(project, check=True) == blocks
     assert (project / "README.md").read_text() == README, "--check changes nothing"
-    assert update(project, check=False) == ["answer", "costs"]
+    assert update(project, check=False) == blocks
     text = (project / "README.md").read_text()
     assert "| transfer | tl − scratch | **supported** | +3.1 | [+1.2, +5.0] | 5 (12) |" in text
     assert "| cnn_vs_mlp | cnn − mlp | **inconclusive** | -0.4 | [n/a, n/a] | 1 (n/a) |" in text
@@ -63,6 +72,18 @@ def test_the_blocks_hold_known_values_from_constructed_metrics(project):
             f"{date.today().isoformat()}.") in text
     assert "<!-- begin costs (generated) -->\n| a | b |\n|---|---|\n| make repro | 9 min |\n<!-- end costs -->" in text
     assert "stale" not in text and text.startswith("# Title\n") and update(project, check=True) == []
+    recipe = (project / "docs/recipe.md").read_text()
+    assert "| tl, test accuracy % (range over seeds) | 70.0 (75.0-85.0) | 80.0 (75.0-85.0) |" in recipe
+    assert "| transfer: tl − scratch | inconclusive, -2.1 [-5.0, +0.7] | supported, +3.1 [+1.2, +5.0] |" in recipe
+
+
+def test_the_recipe_table_refuses_two_regimes(project):
+    path = project / "sweep/recipe_off/comparisons.json"
+    off = json.loads(path.read_text())
+    off["regime"]["epochs"] = 10
+    path.write_text(json.dumps(off))
+    with pytest.raises(SystemExit, match="other regimes .epochs: 10 against 3."):
+        update(project, check=True)
 
 
 def test_a_declared_verdict_that_disagrees_with_the_details_is_an_error(project):
@@ -86,7 +107,7 @@ def test_a_shallow_clone_keeps_the_readmes_date_and_a_full_one_checks_it(project
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
     subprocess.run([*git, "commit", "-qm", "results"], cwd=project, check=True)
-    assert update(project, check=True) == ["answer"], "a full clone knows the results' commit date"
+    assert update(project, check=True) == ["README.md:answer"], "a full clone knows the results' commit date"
     clone = tmp_path_factory.mktemp("shallow") / "clone"
     subprocess.run(["git", "clone", "-q", "--depth", "1", project.as_uri(), str(clone)], check=True)
     assert update(clone, check=True) == []

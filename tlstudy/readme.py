@@ -4,11 +4,12 @@
     python -m tlstudy.readme --check    # exit 1, naming the block, where README.md disagrees
     python -m tlstudy.readme results    # `dvc exp show` narrowed to the regimes and verdicts (make results)
 
-Two blocks, each between ``<!-- begin NAME -->`` and ``<!-- end NAME -->``: ``answer`` (the regime, each
-comparison's verdict, delta and interval from ``metrics/comparisons.json``, checked against the declared
-``metrics/hypothesis.json``, the machine from the runs' dvclive params, the date of the commit that last
-changed the results) and ``costs`` (copied from the table in ``docs/performance.md``, where the
-measurements are recorded with their commands).
+Blocks, each between ``<!-- begin NAME -->`` and ``<!-- end NAME -->``: in README.md, ``answer`` (the
+regime, each comparison's verdict, delta and interval from ``metrics/comparisons.json``, checked against
+the declared ``metrics/hypothesis.json``, the machine from the runs' dvclive params, the date of the
+commit that last changed the results) and ``costs`` (copied from the table in ``docs/performance.md``,
+where the measurements are recorded with their commands); in docs/recipe.md, ``recipe`` (the default
+regime with and without the training recipe, from ``sweep/recipe_off/`` and ``metrics/``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import yaml
 from tlstudy.fsutil import atomic_file
 from tlstudy.stats import VERDICT_WORDS, read_verdicts
 
-README, PERFORMANCE = Path("README.md"), Path("docs/performance.md")
+README, PERFORMANCE, RECIPE = Path("README.md"), Path("docs/performance.md"), Path("docs/recipe.md")
+RECIPE_OFF = Path("sweep/recipe_off")
 HYPOTHESIS, COMPARISONS = Path("metrics/hypothesis.json"), Path("metrics/comparisons.json")
 LIVE = Path("dvclive")
 
@@ -101,24 +103,55 @@ def costs(root: Path) -> str:
     return found.group(2)
 
 
-BLOCKS = {"answer": answer, "costs": costs}
+def _verdict_cell(c: dict) -> str:
+    return f"{VERDICT_WORDS[c['verdict']]}, {_points(c['delta'])} [{_points(c['ci_low'])}, {_points(c['ci_high'])}]"
+
+
+def recipe(root: Path) -> str:
+    """The default regime without the recipe (measured before it existed, kept in sweep/recipe_off/) and with
+    it (metrics/): each model's mean test accuracy over seeds, with its range, and each comparison's verdict."""
+    sides = {}
+    for label, folder in (("without", root / RECIPE_OFF), ("with", root / "metrics")):
+        sides[label] = (json.loads((folder / "models.json").read_text()),
+                        json.loads((folder / "comparisons.json").read_text()))
+    (off_models, off), (on_models, on) = sides["without"], sides["with"]
+    for knob in ("examples_per_class", "epochs", "seeds"):
+        if off["regime"][knob] != on["regime"][knob]:
+            raise SystemExit(f"{RECIPE_OFF} and metrics/ are other regimes ({knob}: {off['regime'][knob]} against "
+                             f"{on['regime'][knob]}); measure both on one regime")
+    rows = ["| | without the recipe | with the recipe |", "|---|---|---|"]
+    for model in on_models:
+        cells = [f"{100 * m['accuracy_mean']:.1f} ({100 * m['accuracy_min']:.1f}-{100 * m['accuracy_max']:.1f})"
+                 if (m := models.get(model)) else "n/a" for models in (off_models, on_models)]
+        rows.append(f"| {model}, test accuracy % (range over seeds) | {cells[0]} | {cells[1]} |")
+    for name in (n for n in on if n != "regime"):
+        rows.append(f"| {name}: {on[name]['a']} − {on[name]['b']} | "
+                    f"{_verdict_cell(off[name]) if name in off else 'n/a'} | {_verdict_cell(on[name])} |")
+    regime = on["regime"]
+    return "\n".join([f"Regime: {regime['examples_per_class']} training images per class, {regime['epochs']} epochs, "
+                      f"{regime['seeds']} seeds per arm; verdicts with delta and 95% interval in points.", "",
+                      *rows]) + "\n"
+
+
+BLOCKS = {README: {"answer": answer, "costs": costs}, RECIPE: {"recipe": recipe}}
 
 
 def update(root: Path, check: bool) -> list[str]:
-    """README.md with each block regenerated; the names of the blocks that differed."""
-    text = original = (root / README).read_text()
+    """Each file's blocks regenerated; the names of the blocks that differed."""
     stale = []
-    for name, make in BLOCKS.items():
-        found = _block(name).search(text)
-        if found is None:
-            raise SystemExit(f"{README} has no '<!-- begin {name} -->' block: add the markers where it belongs")
-        new = make(root)
-        if found.group(2) != new:
-            stale.append(name)
-            text = text[:found.start(2)] + new + text[found.end(2):]
-    if not check and text != original:
-        with atomic_file(root / README) as f:
-            f.write(text)
+    for path, blocks in BLOCKS.items():
+        text = original = (root / path).read_text()
+        for name, make in blocks.items():
+            found = _block(name).search(text)
+            if found is None:
+                raise SystemExit(f"{path} has no '<!-- begin {name} -->' block: add the markers where it belongs")
+            new = make(root)
+            if found.group(2) != new:
+                stale.append(f"{path}:{name}")
+                text = text[:found.start(2)] + new + text[found.end(2):]
+        if not check and text != original:
+            with atomic_file(root / path) as f:
+                f.write(text)
     return stale
 
 
@@ -144,9 +177,9 @@ def main() -> None:
         sys.exit(subprocess.run(dvc).returncode)
     stale = update(Path("."), args.check)
     if args.check and stale:
-        sys.exit(f"README.md's generated blocks {', '.join(stale)} disagree with the committed results: "
+        sys.exit(f"The generated blocks {', '.join(stale)} disagree with the committed results: "
                  "run `python -m tlstudy.readme`")
-    print(f"README.md: {'rewrote ' + ', '.join(stale) if stale else 'up to date'}")
+    print(f"Generated blocks: {'rewrote ' + ', '.join(stale) if stale else 'up to date'}")
 
 
 if __name__ == "__main__":
