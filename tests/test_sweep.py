@@ -232,3 +232,27 @@ def test_the_crossover_is_read_off_the_measured_sizes_in_log_size():
     assert crossover_sentence(table.reset_index().iloc[1]) == (
         "At 3 epochs, the advantage is not shown even at 10 images per class; it is not shown below the "
         "1-point margin up to 1,000.")
+
+
+def test_the_accuracy_table_has_each_models_mean_and_range_per_regime(tmp_path):
+    collect(tmp_path, EXP_SHOW)
+    lines = (tmp_path / "accuracy.md").read_text().splitlines()
+    assert lines[0] == "| epochs | examples per class | resnet50_scratch | resnet50_tl |"
+    # "small": scratch at 0.6 (0.55-0.65), transfer 0.10 higher; sorted by size, 'all' last
+    assert lines[2] == "| 3 | 10 | 60.0 (55.0-65.0) | 70.0 (65.0-75.0) |"
+    assert lines[4].startswith("| 3 | all | 60.0 (55.0-65.0) |") and len(lines) == 5
+
+
+def test_training_fewer_models_is_the_same_regime_for_those_it_trains():
+    """A sweep that leaves out the MLP and the CNN (train.models, hypothesis.comparisons) beside the commit's
+    own run of every model: one regime, no regime column, each model collected once."""
+    fewer = exp("resnets-only", 10, 3, 0.10, 0.05, 0.15, 1)
+    fewer["revs"][0]["data"]["params"]["params.yaml"]["data"]["train"]["models"] = ["resnet50_scratch",
+                                                                                    "resnet50_tl"]
+    every = exp("mid", 100, 3, 0.04, 0.01, 0.07, 1)
+    every["revs"][0]["data"]["params"]["params.yaml"]["data"]["train"]["models"] = ["mlp", "resnet50_scratch",
+                                                                                    "resnet50_tl"]
+    every["revs"][0]["data"]["params"]["params.yaml"]["data"]["hypothesis"] = {"comparisons": {"cnn_vs_mlp": 1}}
+    accuracy, comparisons = tables(parse_exp_show([{"rev": "abc", "name": "main", "data": {},
+                                                    "experiments": [fewer, every]}]))
+    assert set(comparisons["regime"]) == {""} and list(comparisons["experiment"]) == ["resnets-only", "mid"]

@@ -55,6 +55,9 @@ from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 log = logging.getLogger(__name__)
 # The two knobs every table shows; any other param that differs between collected experiments joins them.
 KNOBS = ("epochs", "examples_per_class")
+# Params that choose which models train and which comparisons are drawn, not how any run trains: a regime
+# that trains fewer models (a sweep without the MLP and the CNN) is the same regime for those it trains.
+SELECTION = ("train.models", "hypothesis.comparisons")
 # Each experiment's details, read from its commit (`dvc exp show` carries only the declared metrics).
 MODELS, COMPARISONS = "metrics/models.json", "metrics/comparisons.json"
 # Under --out: the queue's task id of each experiment `run` queued, id -> name.
@@ -230,11 +233,12 @@ def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     A regime is every param: two experiments that differ in any param (a learning rate, a seed list,
     the pretraining source) are two regimes; the params that differ besides the two knobs are named
-    in the ``regime`` column. A param that an older commit did not have yet (``train.deterministic``)
+    in the ``regime`` column, except those that only select models and comparisons (``SELECTION``). A
+    param that an older commit did not have yet (``train.deterministic``)
     counts, for its experiments, at the one value every other experiment gives it: the project adds a
     param with the default that keeps earlier results (and checks that dvc.lock still holds)."""
     done = [e for e in experiments if not e.failed and MODELS in e.metrics]
-    flat = [flatten(e.params) for e in done]
+    flat = [{k: v for k, v in flatten(e.params).items() if not k.startswith(SELECTION)} for e in done]
     for key in {k for f in flat for k in f}:
         values = {str(f[key]): f[key] for f in flat if key in f}
         if len(values) == 1:
@@ -357,6 +361,20 @@ def verdict_table(comparisons: pd.DataFrame, comparison: str = "transfer") -> st
     return "\n".join(lines) + "\n"
 
 
+def accuracy_table(accuracy: pd.DataFrame) -> str:
+    """Markdown: one row per regime, a column per model, its mean test accuracy over seeds (min-max), in %."""
+    models = list(dict.fromkeys(accuracy["model"]))
+    other = accuracy["regime"].astype(bool).any()
+    lines = ["| " + ("regime | " if other else "") + "epochs | examples per class | " + " | ".join(models) + " |",
+             "|---" * (len(models) + (3 if other else 2)) + "|"]
+    for (regime, epochs, _), group in accuracy.groupby(["regime", "epochs", "x"], sort=False):
+        by_model = {r["model"]: f"{100 * r['accuracy_mean']:.1f} ({100 * r['accuracy_min']:.1f}-"
+                                f"{100 * r['accuracy_max']:.1f})" for _, r in group.iterrows()}
+        lines.append(("| " + regime + " " if other else "") + f"| {epochs} | {group['examples_per_class'].iloc[0]} | "
+                     + " | ".join(by_model.get(m, "-") for m in models) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _crossing(sizes: np.ndarray, values: np.ndarray, level: float) -> float | None:
     """Where ``values`` first falls from above ``level`` to at or below it, linear in log10(size)
     between the two sizes measured either side; None if it never does within the sizes measured."""
@@ -470,13 +488,15 @@ def collect(out: Path, exp_show: list | None = None, revs: list[str] = (), faile
     accuracy, comparisons = tables(experiments)
     if len(accuracy):
         accuracy.to_csv(out / "accuracy.csv", index=False)
+        with atomic_file(out / "accuracy.md") as f:
+            f.write(accuracy_table(accuracy))
         plot_data_efficiency(accuracy, out / "data_efficiency.png")
     if len(comparisons):
         comparisons.to_csv(out / "comparisons.csv", index=False)
         with atomic_file(out / "table.md") as f:
             for name in comparisons["comparison"].unique():
                 f.write(f"## {name}\n\n{verdict_table(comparisons, name)}\n")
-        for name in ("transfer", "init_only"):
+        for name in ("transfer", "init_only", "linear_probe"):
             if (comparisons["comparison"] == name).any():
                 plot_delta(comparisons, out / ("delta.png" if name == "transfer" else f"delta_{name}.png"), name)
         write_crossover(comparisons, out)
