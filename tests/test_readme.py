@@ -46,16 +46,22 @@ def project(tmp_path):
         {"1_transfer": "supported", "1_transfer_ci": "+3.1 [+1.2,+5.0]",
          "cnn_vs_mlp": "inconclusive", "cnn_vs_mlp_ci": "-0.4 [n/a]"}))
     (tmp_path / "docs/recipe.md").write_text("# R\n\n<!-- begin recipe (generated) -->\n<!-- end recipe -->\n")
-    (tmp_path / "sweep/recipe_off").mkdir(parents=True)
-    off = {**comparisons, "transfer": {**comparisons["transfer"], "verdict": 0, "delta": -0.021, "ci_low": -0.05,
-                                       "ci_high": 0.0071}}
-    (tmp_path / "sweep/recipe_off/comparisons.json").write_text(json.dumps(off))
+    (tmp_path / "sweep/recipe_on").mkdir(parents=True)
+    on = {**comparisons, "transfer": {**comparisons["transfer"], "verdict": 0, "delta": -0.021, "ci_low": -0.05,
+                                      "ci_high": 0.0071}}
+    (tmp_path / "sweep/recipe_on/comparisons.json").write_text(json.dumps(on))
     models = {"tl": {"accuracy_mean": 0.8, "accuracy_min": 0.75, "accuracy_max": 0.85}}
     (tmp_path / "metrics/models.json").write_text(json.dumps(models))
-    (tmp_path / "sweep/recipe_off/models.json").write_text(json.dumps({"tl": {**models["tl"], "accuracy_mean": 0.7}}))
-    (tmp_path / "dvclive/tl_s0").mkdir(parents=True)
+    (tmp_path / "sweep/recipe_on/models.json").write_text(json.dumps({"tl": {**models["tl"], "accuracy_mean": 0.7}}))
+    # Validation curves scored at epochs 2 and 3 (steps 1, 2): the default kept epoch 3, the recipe's run epoch 2.
+    for live, kept, curve in ((tmp_path / "dvclive", 3, "1\t0.5\n2\t0.6\n"),
+                              (tmp_path / "sweep/recipe_on/dvclive", 2, "1\t0.55\n2\t0.4\n")):
+        (live / "tl_s0/plots/metrics/eval").mkdir(parents=True)
+        (live / "tl_s0/plots/metrics/eval/accuracy.tsv").write_text("step\taccuracy\n" + curve)
+        (live / "tl_s0/params.yaml").write_text(f"seed: 0\nkept_epoch: {kept}\n")
     (tmp_path / "dvclive/tl_s0/params.yaml").write_text(
-        "seed: 0\nenvironment:\n  cpu: Some CPU\n  cpu_isa: avx avx2\n  gpus: none\n  tensorflow: 2.21.0\n")
+        "seed: 0\nkept_epoch: 3\nenvironment:\n  cpu: Some CPU\n  cpu_isa: avx avx2\n  gpus: none\n"
+        "  tensorflow: 2.21.0\n")
     return tmp_path
 
 
@@ -73,16 +79,17 @@ def test_the_blocks_hold_known_values_from_constructed_metrics(project):
     assert "<!-- begin costs (generated) -->\n| a | b |\n|---|---|\n| make repro | 9 min |\n<!-- end costs -->" in text
     assert "stale" not in text and text.startswith("# Title\n") and update(project, check=True) == []
     recipe = (project / "docs/recipe.md").read_text()
-    assert "| tl, test accuracy % (range over seeds) | 70.0 (75.0-85.0) | 80.0 (75.0-85.0) |" in recipe
-    assert "| transfer: tl − scratch | inconclusive, -2.1 [-5.0, +0.7] | supported, +3.1 [+1.2, +5.0] |" in recipe
+    assert "| tl, validation accuracy % at the kept epochs | 60.0 | 55.0 |" in recipe
+    assert "| tl, test accuracy % (range over seeds) | 80.0 (75.0-85.0) | 70.0 (75.0-85.0) |" in recipe
+    assert "| transfer: tl − scratch | supported, +3.1 [+1.2, +5.0] | inconclusive, -2.1 [-5.0, +0.7] |" in recipe
 
 
 def test_the_recipe_table_refuses_two_regimes(project):
-    path = project / "sweep/recipe_off/comparisons.json"
+    path = project / "sweep/recipe_on/comparisons.json"
     off = json.loads(path.read_text())
     off["regime"]["epochs"] = 10
     path.write_text(json.dumps(off))
-    with pytest.raises(SystemExit, match="other regimes .epochs: 10 against 3."):
+    with pytest.raises(SystemExit, match="other regimes .epochs: 3 against 10."):
         update(project, check=True)
 
 

@@ -7,6 +7,7 @@ import yaml
 
 from tlstudy.report import (
     Run,
+    choices_note,
     confusion_rows,
     curve_rows,
     environment_note,
@@ -124,3 +125,22 @@ def test_plot_tables_for_dvc_known_answers():
     row = verdict_rows({"cnn_vs_mlp": comparison, "regime": {}}).iloc[0].to_dict()
     assert row["comparison"] == "cnn_vs_mlp (cnn - mlp)" and row["delta"] == pytest.approx(-6.2)
     assert row["margin_low"] == pytest.approx(-1.0) and row["verdict"] == "inconclusive" and pd.isna(row["ci_low"])
+
+
+def test_the_choices_note_lists_kept_epochs_and_rates_only_where_validation_chose_them(tmp_path):
+    runs = [run for run in make_runs() if run.model == make_runs()[0].model][:2]
+    model = runs[0].model
+
+    def record(keep, grid):
+        for run, kept, rate in zip(runs, (3, 5), (0.01, 0.001)):
+            folder = tmp_path / f"{run.model}_s{run.seed}"
+            folder.mkdir(exist_ok=True)
+            (folder / "params.yaml").write_text(yaml.safe_dump(
+                {"seed": run.seed, "epochs": 5, "keep": keep, "kept_epoch": kept, "learning_rate_grid": grid,
+                 "learning_rate_used": rate}))
+        return choices_note(tmp_path, runs)
+
+    assert record("last", None) == ""
+    assert record("best", None).endswith(f": {model} kept epochs 3, 5 of 5.")
+    assert record("last", [0.001, 0.01]).endswith(f": {model} kept learning rates 0.01, 0.001.")
+    assert record("best", [0.001, 0.01]).endswith(f": {model} kept epochs 3, 5 of 5 at learning rates 0.01, 0.001.")

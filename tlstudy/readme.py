@@ -9,7 +9,7 @@ regime, each comparison's verdict, delta and interval from ``metrics/comparisons
 the declared ``metrics/hypothesis.json``, the machine from the runs' dvclive params, the date of the
 commit that last changed the results) and ``costs`` (copied from the table in ``docs/performance.md``,
 where the measurements are recorded with their commands); in docs/recipe.md, ``recipe`` (the default
-regime with and without the training recipe, from ``sweep/recipe_off/`` and ``metrics/``).
+regime as committed and with the training recipe on, from ``metrics/`` and ``sweep/recipe_on/``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tlstudy.fsutil import atomic_file
 from tlstudy.stats import VERDICT_WORDS, read_verdicts
 
 README, PERFORMANCE, RECIPE = Path("README.md"), Path("docs/performance.md"), Path("docs/recipe.md")
-RECIPE_OFF = Path("sweep/recipe_off")
+RECIPE_ON = Path("sweep/recipe_on")  # the default regime with train.augment, weight_decay and keep on
 HYPOTHESIS, COMPARISONS = Path("metrics/hypothesis.json"), Path("metrics/comparisons.json")
 LIVE = Path("dvclive")
 
@@ -107,27 +107,44 @@ def _verdict_cell(c: dict) -> str:
     return f"{VERDICT_WORDS[c['verdict']]}, {_points(c['delta'])} [{_points(c['ci_low'])}, {_points(c['ci_high'])}]"
 
 
+def validation_at_kept_epochs(live: Path, model: str) -> list[float]:
+    """Each run's validation accuracy at the epoch whose weights it kept (dvclive's params and curves)."""
+    scores = []
+    for run in sorted(live.glob(f"{model}_s*/params.yaml")):
+        kept = (yaml.safe_load(run.read_text()) or {}).get("kept_epoch")
+        curve = run.parent / "plots/metrics/eval/accuracy.tsv"
+        if kept is None or not curve.exists():
+            continue
+        rows = [line.split("\t") for line in curve.read_text().splitlines()[1:]]
+        scores += [float(value) for step, value in rows if int(step) == kept - 1]
+    return scores
+
+
 def recipe(root: Path) -> str:
-    """The default regime without the recipe (measured before it existed, kept in sweep/recipe_off/) and with
-    it (metrics/): each model's mean test accuracy over seeds, with its range, and each comparison's verdict."""
-    sides = {}
-    for label, folder in (("without", root / RECIPE_OFF), ("with", root / "metrics")):
-        sides[label] = (json.loads((folder / "models.json").read_text()),
-                        json.loads((folder / "comparisons.json").read_text()))
-    (off_models, off), (on_models, on) = sides["without"], sides["with"]
+    """The default regime as committed (metrics/, dvclive/) beside the same regime with the recipe on
+    (sweep/recipe_on/): each model's mean validation accuracy at its kept epochs (what a practitioner
+    chooses the recipe on), its mean test accuracy with the range over seeds, and each comparison's verdict."""
+    sides = []
+    for folder, live in ((root / "metrics", root / LIVE), (root / RECIPE_ON, root / RECIPE_ON / "dvclive")):
+        sides.append((json.loads((folder / "models.json").read_text()),
+                      json.loads((folder / "comparisons.json").read_text()), live))
+    (default_models, default, _), (on_models, on, _) = sides
     for knob in ("examples_per_class", "epochs", "seeds"):
-        if off["regime"][knob] != on["regime"][knob]:
-            raise SystemExit(f"{RECIPE_OFF} and metrics/ are other regimes ({knob}: {off['regime'][knob]} against "
-                             f"{on['regime'][knob]}); measure both on one regime")
-    rows = ["| | without the recipe | with the recipe |", "|---|---|---|"]
-    for model in on_models:
-        cells = [f"{100 * m['accuracy_mean']:.1f} ({100 * m['accuracy_min']:.1f}-{100 * m['accuracy_max']:.1f})"
-                 if (m := models.get(model)) else "n/a" for models in (off_models, on_models)]
-        rows.append(f"| {model}, test accuracy % (range over seeds) | {cells[0]} | {cells[1]} |")
-    for name in (n for n in on if n != "regime"):
-        rows.append(f"| {name}: {on[name]['a']} − {on[name]['b']} | "
-                    f"{_verdict_cell(off[name]) if name in off else 'n/a'} | {_verdict_cell(on[name])} |")
-    regime = on["regime"]
+        if default["regime"][knob] != on["regime"][knob]:
+            raise SystemExit(f"metrics/ and {RECIPE_ON} are other regimes ({knob}: {default['regime'][knob]} "
+                             f"against {on['regime'][knob]}); measure both on one regime")
+    rows = ["| | the default | the recipe on |", "|---|---|---|"]
+    for model in default_models:
+        validation = [validation_at_kept_epochs(live, model) for _, _, live in sides]
+        rows.append(f"| {model}, validation accuracy % at the kept epochs | "
+                    + " | ".join(f"{100 * sum(v) / len(v):.1f}" if v else "n/a" for v in validation) + " |")
+        test = [f"{100 * m['accuracy_mean']:.1f} ({100 * m['accuracy_min']:.1f}-{100 * m['accuracy_max']:.1f})"
+                if (m := models.get(model)) else "n/a" for models, _, _ in sides]
+        rows.append(f"| {model}, test accuracy % (range over seeds) | {test[0]} | {test[1]} |")
+    for name in (n for n in default if n != "regime"):
+        rows.append(f"| {name}: {default[name]['a']} − {default[name]['b']} | {_verdict_cell(default[name])} | "
+                    f"{_verdict_cell(on[name]) if name in on else 'n/a'} |")
+    regime = default["regime"]
     return "\n".join([f"Regime: {regime['examples_per_class']} training images per class, {regime['epochs']} epochs, "
                       f"{regime['seeds']} seeds per arm; verdicts with delta and 95% interval in points.", "",
                       *rows]) + "\n"

@@ -234,19 +234,18 @@ def run_params(live_dir: Path, run: Run) -> dict:
 
 
 def choices_note(live_dir: Path, runs: list[Run]) -> str:
-    """What each run chose on validation: the epoch whose weights it kept and its learning rate (the
-    rate only where a grid chose it), per model, in seed order."""
+    """What each run chose on validation, per model in seed order: the epoch whose weights it kept (with
+    train.keep: best) and its learning rate (with train.learning_rate_grid); empty where nothing was chosen."""
     parts = []
     for model in dict.fromkeys(r.model for r in runs):
         recorded = [run_params(live_dir, r) for r in runs if r.model == model]
-        kept = [str(p["kept_epoch"]) for p in recorded if "kept_epoch" in p]
-        if not kept:
-            continue
-        text = f"{model} kept epochs {', '.join(kept)} of {recorded[0]['epochs']}"
+        chosen = []
+        if recorded[0].get("keep") == "best":
+            chosen.append(f"epochs {', '.join(str(p['kept_epoch']) for p in recorded)} of {recorded[0]['epochs']}")
         if recorded[0].get("learning_rate_grid"):
-            rates = ", ".join(f"{p['learning_rate_used']:g}" for p in recorded)
-            text += f" at learning rates {rates}"
-        parts.append(text)
+            chosen.append(f"learning rates {', '.join(format(p['learning_rate_used'], 'g') for p in recorded)}")
+        if chosen:
+            parts.append(f"{model} kept {' at '.join(chosen)}")
     if not parts:
         return ""
     return ("Chosen on the validation budget, never the test split (train.keep, train.learning_rate_grid): "
