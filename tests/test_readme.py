@@ -46,6 +46,10 @@ def project(tmp_path):
         {"1_transfer": "supported", "1_transfer_ci": "+3.1 [+1.2,+5.0]",
          "cnn_vs_mlp": "inconclusive", "cnn_vs_mlp_ci": "-0.4 [n/a]"}))
     (tmp_path / "docs/recipe.md").write_text("# R\n\n<!-- begin recipe (generated) -->\n<!-- end recipe -->\n")
+    (tmp_path / "params.yaml").write_text("train:\n  seeds: [0]\n")
+    (tmp_path / "dvclive/tl_s9/plots/metrics/eval").mkdir(parents=True)  # a seed since dropped: not averaged
+    (tmp_path / "dvclive/tl_s9/params.yaml").write_text("seed: 9\nkept_epoch: 2\n")
+    (tmp_path / "dvclive/tl_s9/plots/metrics/eval/accuracy.tsv").write_text("step\taccuracy\n1\t0.0\n")
     (tmp_path / "sweep/recipe_on").mkdir(parents=True)
     on = {**comparisons, "transfer": {**comparisons["transfer"], "verdict": 0, "delta": -0.021, "ci_low": -0.05,
                                       "ci_high": 0.0071}}

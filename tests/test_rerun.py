@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import copy_repo
 from tests.test_pipeline import run
-from tlstudy.rerun import PATHS, compare, summary
+from tlstudy.rerun import PATHS, Comparison, compare, summary
 
 
 def write_run(root, model, seed, predicted, accuracy):
@@ -31,7 +31,11 @@ def test_a_run_is_set_beside_its_twin_and_the_spread_of_its_model(tmp_path):
     assert result.changed == 3 and result.images == 10
     assert result.difference == pytest.approx(0.03) and result.in_spreads == pytest.approx(1.5)
     assert summary([result]) == ("0 of 1 runs gave the committed predictions image for image. The largest "
-                                 "move was 3.00 points, 1.50 times its model's seed-to-seed spread.")
+                                 "move was cnn seed 1's, +3.00 points, 1.50 times its model's seed-to-seed spread.")
+    # Two runs: the one that moved most against its own model's spread is named, with both of its figures.
+    calm = Comparison("mlp", 0, 0.50, 0.60, 100, 1000, spread=0.20)  # 10 points, half a spread
+    assert summary([calm, result]).endswith("cnn seed 1's, +3.00 points, 1.50 times its model's seed-to-seed "
+                                            "spread.")
 
 
 def test_other_test_images_are_an_error_naming_the_cause(tmp_path):

@@ -17,6 +17,7 @@ from tlstudy.training import (
     EpochCheckpoint,
     TrainConfig,
     TransferSchedule,
+    ValidationBudget,
     compile_model,
     epoch_batches,
     save_model,
@@ -532,3 +533,36 @@ def test_params_check_holds_the_backbone_equal_across_arms():
     params["train"].update(deterministic=False, precision="float16")
     assert check_params(params) == ["train.precision is 'float16'; use one of auto, float32, mixed_float16, "
                                     "mixed_bfloat16"]
+
+
+class WreckBefore(keras.callbacks.Callback):
+    """Loud noise in every weight as epoch ``epoch`` begins: that epoch validates near chance."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            rng = np.random.default_rng(0)
+            for w in self.model.trainable_weights:
+                w.assign(rng.normal(0, 10, w.shape).astype(w.dtype))
+
+
+def test_a_kept_epoch_of_the_head_phase_is_saved_as_a_frozen_backbone(weights_file):
+    """The best validated epoch falls in the head phase (fine-tuning is wrecked): the kept model is the
+    loaded backbone under that epoch's head, marked frozen, so evaluate recalibrates none of its BatchNorm
+    statistics, as validation scored it."""
+    data = tiny_splits()
+    config = TrainConfig(epochs=3, batch_size=16, model_options={"image_size": 32}, keep="best",
+                         validation=ValidationBudget(None, 1),
+                         schedule=TransferSchedule(frozen_epochs=2, fine_tune="all", finetune_lr_factor=1.0))
+    model, history = train_model("resnet50_tl", data, config, seed=0, backbone_weights=weights_file,
+                                 callbacks=[WreckBefore(2)])
+    assert history["kept_epoch"] < 2, history
+    assert not model.get_layer(BACKBONE).trainable
+    reference = resnet50_backbone(32)
+    reference.load_weights(weights_file)
+    for kept, loaded in zip(model.get_layer(BACKBONE).weights, reference.weights):
+        np.testing.assert_array_equal(kept.numpy(), loaded.numpy())
+    assert recalibrate_batchnorm(model, data.train.x, batch_size=16) == 0

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import tlstudy.sweep
-from tlstudy.sweep import collect, parse_exp_show, queue_grid, regimes, tables, verdict_table
+from tlstudy.sweep import accuracy_table, collect, parse_exp_show, queue_grid, regimes, tables, verdict_table
 
 
 class FakeDvc:
@@ -241,6 +241,9 @@ def test_the_accuracy_table_has_each_models_mean_and_range_per_regime(tmp_path):
     # "small": scratch at 0.6 (0.55-0.65), transfer 0.10 higher; sorted by size, 'all' last
     assert lines[2] == "| 3 | 10 | 60.0 (55.0-65.0) | 70.0 (65.0-75.0) |"
     assert lines[4].startswith("| 3 | all | 60.0 (55.0-65.0) |") and len(lines) == 5
+    older = exp("all-older", "all", 3, 0.0, -0.01, 0.01, 0)  # an older commit's 'all': no trained count recorded
+    accuracy, _ = tables(parse_exp_show([{"rev": "abc", "name": "main", "data": {}, "experiments": [older]}]))
+    assert accuracy_table(accuracy).splitlines()[2].startswith("| 3 | all | 60.0"), "its row stays all the same"
 
 
 def test_training_fewer_models_is_the_same_regime_for_those_it_trains():

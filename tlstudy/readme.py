@@ -107,14 +107,17 @@ def _verdict_cell(c: dict) -> str:
     return f"{VERDICT_WORDS[c['verdict']]}, {_points(c['delta'])} [{_points(c['ci_low'])}, {_points(c['ci_high'])}]"
 
 
-def validation_at_kept_epochs(live: Path, model: str) -> list[float]:
-    """Each run's validation accuracy at the epoch whose weights it kept (dvclive's params and curves)."""
+def validation_at_kept_epochs(live: Path, model: str, seeds: list[int]) -> list[float]:
+    """Each run's validation accuracy at the epoch whose weights it kept (dvclive's params and curves), for
+    the seeds of the regime (dvclive/ keeps the folders of seeds since dropped); a run not recorded is an error."""
     scores = []
-    for run in sorted(live.glob(f"{model}_s*/params.yaml")):
-        kept = (yaml.safe_load(run.read_text()) or {}).get("kept_epoch")
-        curve = run.parent / "plots/metrics/eval/accuracy.tsv"
+    for seed in seeds:
+        run = live / f"{model}_s{seed}"
+        kept = (yaml.safe_load((run / "params.yaml").read_text()) or {}).get("kept_epoch") \
+            if (run / "params.yaml").exists() else None
+        curve = run / "plots/metrics/eval/accuracy.tsv"
         if kept is None or not curve.exists():
-            continue
+            raise SystemExit(f"{run} records no kept epoch or no validation curve: re-run that regime on this code")
         rows = [line.split("\t") for line in curve.read_text().splitlines()[1:]]
         scores += [float(value) for step, value in rows if int(step) == kept - 1]
     return scores
@@ -135,7 +138,8 @@ def recipe(root: Path) -> str:
                              f"against {on['regime'][knob]}); measure both on one regime")
     rows = ["| | the default | the recipe on |", "|---|---|---|"]
     for model in default_models:
-        validation = [validation_at_kept_epochs(live, model) for _, _, live in sides]
+        seeds = (yaml.safe_load((root / "params.yaml").read_text()) or {})["train"]["seeds"]
+        validation = [validation_at_kept_epochs(live, model, seeds) for _, _, live in sides]
         rows.append(f"| {model}, validation accuracy % at the kept epochs | "
                     + " | ".join(f"{100 * sum(v) / len(v):.1f}" if v else "n/a" for v in validation) + " |")
         test = [f"{100 * m['accuracy_mean']:.1f} ({100 * m['accuracy_min']:.1f}-{100 * m['accuracy_max']:.1f})"

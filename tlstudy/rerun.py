@@ -91,11 +91,12 @@ def table(comparisons: list[Comparison]) -> str:
 
 def summary(comparisons: list[Comparison]) -> str:
     identical = sum(c.changed == 0 for c in comparisons)
-    moved = [abs(c.in_spreads) for c in comparisons if c.in_spreads is not None]
     text = f"{identical} of {len(comparisons)} runs gave the committed predictions image for image."
-    if identical < len(comparisons):
-        text += (f" The largest move was {100 * max(abs(c.difference) for c in comparisons):.2f} points"
-                 + (f", {max(moved):.2f} times its model's seed-to-seed spread." if moved else "."))
+    if identical < len(comparisons):  # the run that moved most against its model's spread (or in points)
+        worst = max(comparisons, key=lambda c: (c.in_spreads is not None, abs(c.in_spreads or c.difference)))
+        text += (f" The largest move was {worst.model} seed {worst.seed}'s, {100 * worst.difference:+.2f} points"
+                 + (f", {abs(worst.in_spreads):.2f} times its model's seed-to-seed spread."
+                    if worst.in_spreads is not None else "."))
     return text
 
 

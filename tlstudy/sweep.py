@@ -367,7 +367,9 @@ def accuracy_table(accuracy: pd.DataFrame) -> str:
     other = accuracy["regime"].astype(bool).any()
     lines = ["| " + ("regime | " if other else "") + "epochs | examples per class | " + " | ".join(models) + " |",
              "|---" * (len(models) + (3 if other else 2)) + "|"]
-    for (regime, epochs, _), group in accuracy.groupby(["regime", "epochs", "x"], sort=False):
+    # dropna=False: an older commit's 'all' has no trained count (x is NaN), and its rows must stay
+    for (regime, epochs, _, _), group in accuracy.groupby(["regime", "epochs", "examples_per_class", "x"],
+                                                           sort=False, dropna=False):
         by_model = {r["model"]: f"{100 * r['accuracy_mean']:.1f} ({100 * r['accuracy_min']:.1f}-"
                                 f"{100 * r['accuracy_max']:.1f})" for _, r in group.iterrows()}
         lines.append(("| " + regime + " " if other else "") + f"| {epochs} | {group['examples_per_class'].iloc[0]} | "

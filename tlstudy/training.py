@@ -462,6 +462,8 @@ def _train_model(name: str, data: Splits, config: TrainConfig, seed: int, backbo
     if keep is not None:
         keep.restore()
         history["kept_epoch"] = keep.epoch
+        if keep.epoch < start:  # an epoch of the head phase: its backbone never trained, as the model must say,
+            model.get_layer(BACKBONE).trainable = False  # or evaluate would recalibrate statistics it never used
         log.info("%s (seed %d): kept epoch %d of %d, validation accuracy %.4f", name, seed, keep.epoch + 1,
                  config.epochs, keep.score)
     return model, history
@@ -483,7 +485,7 @@ def train_choosing_learning_rate(name: str, data: Splits, config: TrainConfig, s
         model, history = train_model(name, data, replace(config, learning_rate=rate), seed, backbone_weights,
                                      resume=candidate)
         score = history["val_accuracy"][history["val_epoch"].index(history["kept_epoch"])]
-        log.info("%s (seed %d): learning rate %g, final validation accuracy %.4f", name, seed, rate, score)
+        log.info("%s (seed %d): learning rate %g, validation accuracy %.4f at its kept epoch", name, seed, rate, score)
         if best is None or score > best[0]:
             best = (score, model, history, rate)
     log.info("%s (seed %d): learning rate %g chosen on validation", name, seed, best[3])
