@@ -80,7 +80,9 @@ def test_augmented_training_reproduces_resumes_after_a_kill_and_differs_from_pla
 
 
 def test_validation_leaves_augmented_training_bit_identical():
-    """Validation's passes in training mode (BatchNorm recalibration) must not touch the draws."""
+    """Validation scores the model between epochs (the CNN's Dropout layers inactive): the augmentation's
+    draws, which live in the input pipeline, must not depend on it. (With BatchNorm and Dropout, validation's
+    passes in training mode restore every random state: tests/test_validation.py.)"""
     data = tiny_splits(n=90)
     scored_every_epoch, _ = train_model("cnn", data, replace(AUGMENTED, validation=replace(AUGMENTED.validation,
                                                                                           every=1)), seed=1)

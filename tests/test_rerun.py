@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import copy_repo
 from tests.test_pipeline import run
@@ -60,3 +61,12 @@ def test_a_run_that_was_never_committed_is_refused_before_anything_trains(plumbi
     result = subprocess.run([sys.executable, "-m", "tlstudy.rerun", "--models", "mlp", "--seeds", "7"],
                             cwd=repo, capture_output=True, text=True)
     assert result.returncode != 0 and "no committed run of seed(s) [7]" in result.stderr
+
+
+def test_edited_params_are_refused_before_anything_trains(plumbing_base, tmp_path):
+    repo = copy_repo(plumbing_base, tmp_path / "repo")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump({**params, "epochs": params["epochs"] + 1}))
+    result = subprocess.run([sys.executable, "-m", "tlstudy.rerun", "--models", "mlp"], cwd=repo,
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "params.yaml" in result.stderr and "git stash" in result.stderr

@@ -131,8 +131,14 @@ def main(argv: list[str] | None = None) -> None:
     params = read_params(root / "params.yaml")
     models, seeds = args.models or params["train"]["models"], args.seeds or params["train"]["seeds"][:1]
     trained = params["train"]
+    edited = subprocess.run(["git", "status", "--porcelain", "--", "params.yaml", "dvc.yaml", "tlstudy", "stages"],
+                            cwd=root, capture_output=True, text=True).stdout.strip()
+    if edited:
+        raise SystemExit("params, pipeline or code differ from the commit whose runs are compared:\n" + edited
+                         + "\ncommit or stash them first (git stash), so that both sides ran the same inputs")
     for model in models:
-        missing = [s for s in seeds if s not in committed_accuracies(root, model, [s])]
+        missing = [s for s in seeds if s not in committed_accuracies(root, model, [s])
+                   or not (root / PATHS["predictions"] / f"{model}_s{s}.csv").exists()]
         if model not in trained["models"] or missing:
             raise SystemExit(f"{model}: no committed run of seed(s) {missing or seeds} to compare with; choose "
                              f"from train.models {trained['models']} and train.seeds {trained['seeds']}")
