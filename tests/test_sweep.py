@@ -259,3 +259,14 @@ def test_training_fewer_models_is_the_same_regime_for_those_it_trains():
     accuracy, comparisons = tables(parse_exp_show([{"rev": "abc", "name": "main", "data": {},
                                                     "experiments": [fewer, every]}]))
     assert set(comparisons["regime"]) == {""} and list(comparisons["experiment"]) == ["resnets-only", "mid"]
+
+
+def test_a_comparison_defined_otherwise_is_another_regime():
+    """Dropping a comparison does not split a regime (above); pairing its name with other arms does."""
+    first, second = exp("tl", 10, 3, 0.1, 0.05, 0.15, 1), exp("ft", 10, 3, 0.2, 0.1, 0.3, 1)
+    for e, arm in ((first, "resnet50_tl"), (second, "resnet50_ft")):
+        e["revs"][0]["data"]["params"]["params.yaml"]["data"]["hypothesis"] = {
+            "comparisons": {"transfer": [arm, "resnet50_scratch"]}}
+    _, comparisons = tables(parse_exp_show([{"rev": "abc", "name": "main", "data": {},
+                                             "experiments": [first, second]}]))
+    assert len(comparisons) == 2 and all("hypothesis.comparisons.transfer" in r for r in comparisons["regime"])

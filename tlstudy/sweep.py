@@ -55,9 +55,10 @@ from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 log = logging.getLogger(__name__)
 # The two knobs every table shows; any other param that differs between collected experiments joins them.
 KNOBS = ("epochs", "examples_per_class")
-# Params that choose which models train and which comparisons are drawn, not how any run trains: a regime
-# that trains fewer models (a sweep without the MLP and the CNN) is the same regime for those it trains.
-SELECTION = ("train.models", "hypothesis.comparisons")
+# A param that chooses which models train, not how any run trains: a regime that trains fewer models (a
+# sweep without the MLP and the CNN) is the same regime for those it trains. A comparison it drops counts
+# as defined by the others (the rule for a param one experiment lacks); one defined otherwise is a regime.
+SELECTION = ("train.models",)
 # Each experiment's details, read from its commit (`dvc exp show` carries only the declared metrics).
 MODELS, COMPARISONS = "metrics/models.json", "metrics/comparisons.json"
 # Under --out: the queue's task id of each experiment `run` queued, id -> name.
@@ -233,7 +234,7 @@ def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     A regime is every param: two experiments that differ in any param (a learning rate, a seed list,
     the pretraining source) are two regimes; the params that differ besides the two knobs are named
-    in the ``regime`` column, except those that only select models and comparisons (``SELECTION``). A
+    in the ``regime`` column, except the choice of models to train (``SELECTION``). A
     param that an older commit did not have yet (``train.deterministic``)
     counts, for its experiments, at the one value every other experiment gives it: the project adds a
     param with the default that keeps earlier results (and checks that dvc.lock still holds)."""
