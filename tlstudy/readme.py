@@ -137,8 +137,8 @@ def recipe(root: Path) -> str:
             raise SystemExit(f"metrics/ and {RECIPE_ON} are other regimes ({knob}: {default['regime'][knob]} "
                              f"against {on['regime'][knob]}); measure both on one regime")
     rows = ["| | the default | the recipe on |", "|---|---|---|"]
+    seeds = (yaml.safe_load((root / "params.yaml").read_text()) or {})["train"]["seeds"]
     for model in default_models:
-        seeds = (yaml.safe_load((root / "params.yaml").read_text()) or {})["train"]["seeds"]
         validation = [validation_at_kept_epochs(live, model, seeds) for _, _, live in sides]
         rows.append(f"| {model}, validation accuracy % at the kept epochs | "
                     + " | ".join(f"{100 * sum(v) / len(v):.1f}" if v else "n/a" for v in validation) + " |")
