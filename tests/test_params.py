@@ -113,6 +113,22 @@ def test_every_comparison_of_an_untrained_model_is_named():
     assert "train.models lacks resnet50_tl and resnet50_scratch;" in problems[0]
 
 
+def test_a_shift_under_one_pixel_of_the_smallest_images_is_refused():
+    """Fashion-MNIST's MLP trains on 28-pixel images: 0.01 of 28 is 0.28 px and pads none, 0.02 pads one
+    (0.56 px rounds up); 0.5 / 28 = 0.018, so 0.02 is the least in hundredths. With only the ResNet arms
+    at 96 px, 0.01 is 0.96 px and shifts."""
+    problems = check_params(changed({"train.augment.translate": 0.01}))
+    assert problems == ["train.augment.translate is 0.01, under one pixel of the smallest images trained on (28 px), "
+                        "so no image would shift; use at least 0.02, or 0 for none"]
+    assert check_params(changed({"train.augment.translate": 0.02})) == []
+    assert check_params(changed({"train.augment.translate": 0.017})), "0.48 px on the MLP's, 0.54 on the ResNets'"
+    resnets = [m for m in DEFAULT["train"]["models"] if m.startswith("resnet50")]
+    big = {f"models.{m}.image_size": 96 for m in resnets}
+    transfer = {"transfer": ["resnet50_tl", "resnet50_scratch"]}
+    assert check_params(changed({"train.augment.translate": 0.01, "train.models": resnets,
+                                 "hypothesis.comparisons": transfer, **big})) == []
+
+
 @pytest.mark.parametrize("change, words", CASES, ids=[next(iter(c)) for c, _ in CASES])
 def test_each_mistake_is_one_line_naming_key_and_fix(change, words):
     problems = check_params(changed(change))

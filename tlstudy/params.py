@@ -10,6 +10,7 @@ has nothing to do.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from tlstudy.config import (  # noqa: F401  (setup_logging: for the stages)
@@ -181,7 +182,7 @@ def check_params(params: dict) -> list[str]:
     elif source == "path" and not (params.get("transfer") or {}).get("weights_file"):
         problems.append("transfer.source is 'path' but transfer.weights_file is empty; "
                         "give the weights file's path")
-    return problems + check_hypothesis(params.get("hypothesis"), models)
+    return problems + _check_translate(params, task, models) + check_hypothesis(params.get("hypothesis"), models)
 
 
 def _check_recipe(train: dict) -> list[str]:
@@ -204,6 +205,24 @@ def _check_recipe(train: dict) -> list[str]:
     if train.get("keep", "last") not in ("best", "last"):
         problems.append(f"train.keep is {train.get('keep')!r}; use best (the best validated epoch) or last")
     return problems
+
+
+def _check_translate(params: dict, task: str, models: list) -> list[str]:
+    """A shift that rounds to no pixel on the smallest images trained on: training.augmenter pads
+    round(translate * side) pixels, so translate must exceed half a pixel there or it silently does nothing."""
+    augment = (params.get("train") or {}).get("augment")
+    translate = augment.get("translate", 0) if isinstance(augment, dict) else 0
+    if not _number_within(translate, 0, 0.5):
+        return []  # none, or reported by _check_recipe
+    stored = {"fashion_mnist": 28}.get(task) or (params.get(task) or {}).get("image_size")
+    sides = [((params.get("models") or {}).get(name) or {}).get("image_size") if "image_size" in MODEL_OPTIONS.get(
+        name, ()) else stored for name in models]
+    sides = [side for side in sides if isinstance(side, int) and side > 0]
+    if not sides or round(translate * min(sides)) >= 1:
+        return []
+    least = math.ceil(100 * 0.5 / min(sides) + 1e-9) / 100
+    return [f"train.augment.translate is {translate!r}, under one pixel of the smallest images trained on "
+            f"({min(sides)} px), so no image would shift; use at least {least:g}, or 0 for none"]
 
 
 def _number_within(value, low: float, high: float) -> bool:
