@@ -32,8 +32,8 @@ import yaml
 from tlstudy.config import read_params
 from tlstudy.dvccli import dvc
 
-PATHS = {"processed": "data/processed/dataset.npz", "split": "data/split", "init": "models/init",
-         "eval": "metrics/eval", "predictions": "plots/predictions", "live": "dvclive"}
+# The pipeline's paths, as dvc.yaml's vars spell them for its stages.
+PATHS = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["vars"][0]["paths"]
 
 
 @dataclass
@@ -103,14 +103,15 @@ def summary(comparisons: list[Comparison]) -> str:
 def run_here(model: str, seed: int, root: Path, out: Path) -> None:
     """The train and evaluate stages' commands (dvc.yaml's), outputs under ``out``."""
     name = f"{model}_s{seed}"
-    for folder in (PATHS["eval"], PATHS["predictions"], "models"):
+    model_file = str(out / PATHS["models"] / f"{name}.keras")
+    for folder in (PATHS["eval"], PATHS["predictions"], PATHS["models"]):
         (out / folder).mkdir(parents=True, exist_ok=True)
     common = ["--seed", str(seed), "--processed", PATHS["processed"], "--split", PATHS["split"]]
     subprocess.run([sys.executable, "-m", "stages.train", "--model", model, *common,
-                    "--out", str(out / "models" / f"{name}.keras"), "--live", str(out / PATHS["live"] / name),
+                    "--out", model_file, "--live", str(out / PATHS["live"] / name),
                     "--init", f"{PATHS['init']}/{model}", "--resume", str(out / "resume" / name)],
                    cwd=root, check=True)
-    subprocess.run([sys.executable, "-m", "stages.evaluate", "--model-file", str(out / "models" / f"{name}.keras"),
+    subprocess.run([sys.executable, "-m", "stages.evaluate", "--model-file", model_file,
                     *common, "--metrics", str(out / PATHS["eval"] / f"{name}.json"),
                     "--predictions", str(out / PATHS["predictions"] / f"{name}.csv")], cwd=root, check=True)
 
