@@ -84,3 +84,15 @@ def test_training_with_deterministic_kernels_logs_no_error_lines():
     assert "trained" in run.stdout, run.stderr[-2000:]
     assert "use_unbounded_threadpool" not in run.stderr
     assert not [line for line in run.stderr.splitlines() if line.startswith("E0000")]
+
+
+def test_shared_objects_are_renumbered_in_order_of_appearance_each_keeping_its_own_number():
+    """Two shared objects (addresses 140001 and 99) in a constructed config: each gets the number of its
+    first appearance, so layers that shared one object still share it and never the other."""
+    from tlstudy.training import _renumber_shared_objects
+
+    config = {"layers": [{"dtype": {"shared_object_id": 140001}}, {"dtype": {"shared_object_id": 99}},
+                         {"nested": [{"shared_object_id": 140001}]}], "name": "shared_object_id"}
+    assert _renumber_shared_objects(config, {}) == {
+        "layers": [{"dtype": {"shared_object_id": 1}}, {"dtype": {"shared_object_id": 2}},
+                   {"nested": [{"shared_object_id": 1}]}], "name": "shared_object_id"}
