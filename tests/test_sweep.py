@@ -234,6 +234,28 @@ def test_the_crossover_is_read_off_the_measured_sizes_in_log_size():
         "1-point margin up to 1,000.")
 
 
+def test_the_crossover_file_has_a_section_per_strategy_measured(tmp_path):
+    """The linear probe's advantage ends where its own intervals say, not where transfer's do: lower bounds
+    +2 then -8 points at 10 and 100 per class (zero reached at 10 ** 1.2 = 15.8), against transfer's +4 and
+    -2 (46.4). A strategy not measured gets no section."""
+    import pandas as pd
+
+    from tlstudy.sweep import write_crossover
+
+    rows = []
+    for name, lows in (("transfer", [0.04, -0.02]), ("linear_probe", [0.02, -0.08])):
+        for x, low in zip((10, 100), lows):
+            rows.append({"regime": "", "epochs": 10, "x": float(x), "comparison": name, "ci_low": low,
+                         "ci_high": 0.2, "margin": 0.01})
+    write_crossover(pd.DataFrame(rows), tmp_path)
+    assert (tmp_path / "crossover.md").read_text() == (
+        "**transfer**\n\n- At 10 epochs, the advantage is shown up to about 46 images per class; it is not shown "
+        "below the 1-point margin up to 100.\n\n"
+        "**linear_probe**\n\n- At 10 epochs, the advantage is shown up to about 16 images per class; it is not "
+        "shown below the 1-point margin up to 100.\n\n")
+    assert (tmp_path / "crossover.png").stat().st_size > 0
+
+
 def test_the_accuracy_table_has_each_models_mean_and_range_per_regime(tmp_path):
     collect(tmp_path, EXP_SHOW)
     lines = (tmp_path / "accuracy.md").read_text().splitlines()

@@ -18,8 +18,9 @@ experiment of the current commit from the git remote, and ``--failed`` adds othe
 ``collect`` reads every experiment of the current commit from ``dvc exp show --json``, and each one's details
 (``metrics/models.json``, ``metrics/comparisons.json``) from its commit, and writes, under ``--out``: the
 data-efficiency plot (test accuracy against examples per class, one line per model, spread over
-seeds), the transfer delta with its interval against examples per class for each epoch budget, a
-Markdown table marking where the verdict changes, CSVs of the same numbers, and ``failed.md`` with
+seeds), each strategy's delta with its interval against examples per class for each epoch budget, a
+Markdown table marking where the verdict changes, where each strategy's advantage ends (the crossover),
+CSVs of the same numbers, and ``failed.md`` with
 each failed experiment's name and the end of its log. The failures are this sweep's own: the tasks
 that ``run`` recorded in ``queued.json``, matched by task id (a regime's name is the same on every
 run, and ``dvc queue status`` keeps a failed task until it is removed, so a regime that failed once
@@ -63,6 +64,7 @@ SELECTION = ("train.models",)
 MODELS, COMPARISONS = "metrics/models.json", "metrics/comparisons.json"
 # Under --out: the queue's task id of each experiment `run` queued, id -> name.
 QUEUED = "queued.json"
+STRATEGIES = ("transfer", "init_only", "linear_probe")  # the ways of using the pretrained weights
 
 
 @dataclass
@@ -251,7 +253,8 @@ def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
     for exp, params in zip(done, flat):
         hypothesis = exp.metrics.get(COMPARISONS, {})
         trained = (hypothesis.get("regime") or {}).get("trained_per_class")
-        regime = {"experiment": exp.name, "epochs": params.get("epochs"),
+        regime = {"experiment": exp.name, "task": (hypothesis.get("regime") or {}).get("task"),
+                  "epochs": params.get("epochs"),
                   "examples_per_class": params.get("examples_per_class"),
                   "regime": ", ".join(f"{k}={params.get(k)}" for k in varying),
                   "key": repr(sorted((k, str(v)) for k, v in params.items())),
@@ -437,21 +440,22 @@ def crossover_sentence(row: dict | pd.Series) -> str:
 
 
 def plot_crossover(table: pd.DataFrame, path: Path) -> None:
-    """Per epoch budget, the span of training-set sizes where the advantage ends: from where it stops
-    being shown to where it is below the margin (arrows: past the grid's end)."""
+    """Per comparison and epoch budget, the span of training-set sizes where the advantage ends: from where it
+    stops being shown to where it is below the margin (arrows: past the grid's end)."""
     fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.5 * len(table)))
     for i, row in enumerate(table.itertuples()):
         start = row.shown_until if _found(row.shown_until) else row.smallest
         end = row.below_margin_from if _found(row.below_margin_from) else row.largest
-        ax.plot([start, end], [i, i], linewidth=6, solid_capstyle="butt", color="C0")
+        ax.plot([start, end], [i, i], linewidth=6, solid_capstyle="butt", color=f"C{i % 10}")
         if not _found(row.below_margin_from) and not row.below_margin_at_largest:
             ax.annotate("", (end * 1.6, i), (end, i), arrowprops={"arrowstyle": "->"})
-    ax.set_yticks(range(len(table)), [f"{r.epochs} epochs" + (f", {r.regime}" if r.regime else "")
+    ax.set_yticks(range(len(table)), [f"{r.comparison}, {r.epochs} epochs" + (f", {r.regime}" if r.regime else "")
                                       for r in table.itertuples()])
+    ax.invert_yaxis()  # in the order of crossover.md
     ax.set_xscale("log")
     ax.set_xlabel("training images per class")
     ax.set_xlim(right=max(table["largest"]) * 2)  # room for the arrows
-    ax.set_title("Where the transfer advantage ends (left: last shown; right: below the margin)", fontsize=9)
+    ax.set_title("Where each advantage ends (left: last shown; right: below the margin)", fontsize=9)
     save_figure(fig, path)
 
 
@@ -499,7 +503,7 @@ def collect(out: Path, exp_show: list | None = None, revs: list[str] = (), faile
         with atomic_file(out / "table.md") as f:
             for name in comparisons["comparison"].unique():
                 f.write(f"## {name}\n\n{verdict_table(comparisons, name)}\n")
-        for name in ("transfer", "init_only", "linear_probe"):
+        for name in STRATEGIES:
             if (comparisons["comparison"] == name).any():
                 plot_delta(comparisons, out / ("delta.png" if name == "transfer" else f"delta_{name}.png"), name)
         write_crossover(comparisons, out)
@@ -508,13 +512,17 @@ def collect(out: Path, exp_show: list | None = None, revs: list[str] = (), faile
 
 
 def write_crossover(comparisons: pd.DataFrame, out: Path) -> None:
-    """``crossover.md`` (a sentence per epoch budget) and ``crossover.png``, for the research question."""
-    table = crossover(comparisons)
-    if not len(table):
+    """``crossover.md`` (per strategy, a sentence per epoch budget) and ``crossover.png``, for the research
+    question."""
+    tables = [crossover(comparisons, name).assign(comparison=name) for name in STRATEGIES]
+    tables = [table for table in tables if len(table)]
+    if not tables:
         return
     with atomic_file(out / "crossover.md") as f:
-        f.write("".join(f"- {crossover_sentence(row)}\n" for _, row in table.iterrows()))
-    plot_crossover(table, out / "crossover.png")
+        for table in tables:
+            f.write(f"**{table['comparison'].iloc[0]}**\n\n"
+                    + "".join(f"- {crossover_sentence(row)}\n" for _, row in table.iterrows()) + "\n")
+    plot_crossover(pd.concat(tables, ignore_index=True), out / "crossover.png")
 
 
 def main() -> None:
