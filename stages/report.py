@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--split-summary", required=True, help="the split stage's summary.json")
     parser.add_argument("--predictions", required=True, help="evaluate's <model>_s<seed>.csv directory")
     parser.add_argument("--plots", required=True, help="directory for the top-level plots' tables")
+    parser.add_argument("--sweep", required=True, help="the collected sweep (crossover.md, .png, comparisons.csv)")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -82,6 +83,9 @@ def main() -> None:
     }
     if (eda / "ages.png").exists():
         figures["Ages, with the age groups' edges"] = eda / "ages.png"
+    crossover, crossover_figure = report.crossover_note(Path(args.sweep), task_of(params))
+    if crossover_figure:
+        figures["Where each advantage ends as the training set grows (the collected sweep)"] = crossover_figure
     report.plot_forest(hypothesis, out / "forest.png")
     report.plot_curves(runs, out / "curves.png")
     report.plot_errors(runs, out / "errors.png")
@@ -102,7 +106,8 @@ def main() -> None:
         "split": split_summary["how"],
     }
     verdicts = [stats.sentence(name, result) for name, result in hypothesis.items() if name != "regime"]
-    notes = [report.environment_note(Path(args.live_dir), runs), report.choices_note(Path(args.live_dir), runs),
+    live = Path(args.live_dir)
+    notes = [crossover, report.environment_note(live, runs), report.choices_note(live, runs),
              "McNemar's exact test per seed (metrics/comparisons.json, mcnemar_p_per_seed) says whether two "
              "trained networks differ on this test set; it is not evidence about the training procedures, and "
              "the verdicts above rest on the intervals alone."]

@@ -144,3 +144,27 @@ def test_the_choices_note_lists_kept_epochs_and_rates_only_where_validation_chos
     assert record("best", None).endswith(f": {model} kept epochs 3, 5 of 5.")
     assert record("last", [0.001, 0.01]).endswith(f": {model} kept learning rates 0.01, 0.001.")
     assert record("best", [0.001, 0.01]).endswith(f": {model} kept epochs 3, 5 of 5 at learning rates 0.01, 0.001.")
+
+
+def test_the_crossover_note_quotes_the_sweep_of_this_task_and_names_a_sweep_of_another(tmp_path):
+    """The paragraph is the collected crossover.md's sentences after their strategy, with the grid read from
+    comparisons.csv (sizes by images per class: 20 before 100); a sweep on another task is not read as
+    this one's, and no sweep says how to make one."""
+    from tlstudy.report import crossover_note
+
+    sweep = tmp_path / "sweep"
+    assert crossover_note(sweep, "fashion_mnist") == (
+        f"No sweep is collected in {sweep}/: `make sweep` measures where the advantage ends.", None)
+    sweep.mkdir()
+    (sweep / "comparisons.csv").write_text("task,epochs,examples_per_class,x,seeds\nfashion_mnist,3,100,100.0,5\n"
+                                           "fashion_mnist,3,20,20.0,5\nfashion_mnist,30,20,20.0,3\n")
+    (sweep / "crossover.md").write_text("**transfer**\n\n- At 3 epochs, A.\n- At 30 epochs, B.\n\n"
+                                        "**linear_probe**\n\n- At 3 epochs, C.\n\n")
+    (sweep / "crossover.png").write_bytes(b"png")
+    assert crossover_note(sweep, "fashion_mnist") == (
+        f"Where each advantage ends, from the sweep collected in {sweep}/ (20 and 100 per class at 3 epochs; "
+        "20 per class at 30 epochs; 3 to 5 seeds per arm). transfer: At 3 epochs, A. At 30 epochs, B. "
+        "linear_probe: At 3 epochs, C.", sweep / "crossover.png")
+    assert crossover_note(sweep, "image_folder") == (
+        f"The sweep collected in {sweep}/ ran on fashion_mnist, not image_folder: `make sweep` measures where "
+        "the advantage ends on this task.", None)

@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,6 +206,42 @@ def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, 
     with atomic_file(html_path) as f:
         f.write(page)
     return md_path, html_path
+
+
+def sweep_grid(comparisons: pd.DataFrame) -> str:
+    """The regimes a collected sweep compared (its comparisons.csv), in words: the sizes per class at
+    each epoch budget, and the seeds per arm."""
+    sizes: dict[int, list[str]] = {}
+    for _, row in comparisons.sort_values("x", kind="stable").iterrows():
+        found = sizes.setdefault(int(row["epochs"]), [])
+        found += [str(row["examples_per_class"])] if str(row["examples_per_class"]) not in found else []
+    seeds = sorted({int(n) for n in comparisons["seeds"]})
+    seeds_text = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}"
+    return ("; ".join(f"{_listed(n)} per class at {epochs} epochs" for epochs, n in sorted(sizes.items()))
+            + f"; {seeds_text} seeds per arm")
+
+
+def _listed(items: list[str]) -> str:
+    """'10', '10 and 100', '10, 100 and 1,000'."""
+    items = [f"{int(i):,}" if i.isdigit() else i for i in items]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def crossover_note(sweep: Path, task: str) -> tuple[str, Path | None]:
+    """Where each strategy's advantage ends, from the sweep collected in ``sweep`` (its crossover.md and
+    comparisons.csv), as one paragraph, and its figure; a sweep of another task is named as such, not read
+    as this one's (and has no figure here)."""
+    if not all((sweep / name).exists() for name in ("comparisons.csv", "crossover.md", "crossover.png")):
+        return f"No sweep is collected in {sweep}/: `make sweep` measures where the advantage ends.", None
+    comparisons = pd.read_csv(sweep / "comparisons.csv")
+    tasks = sorted(set(comparisons["task"].dropna())) if "task" in comparisons else []
+    if tasks and tasks != [task]:
+        return (f"The sweep collected in {sweep}/ ran on {', '.join(tasks)}, not {task}: `make sweep` measures "
+                "where the advantage ends on this task."), None
+    sections = re.findall(r"\*\*(\w+)\*\*\n\n((?:- .*\n)+)", (sweep / "crossover.md").read_text())
+    said = " ".join(f"{name}: " + " ".join(line[2:] for line in bullets.splitlines()) for name, bullets in sections)
+    grid = sweep_grid(comparisons)
+    return f"Where each advantage ends, from the sweep collected in {sweep}/ ({grid}). {said}", sweep / "crossover.png"
 
 
 def environment_note(live_dir: Path, runs: list[Run]) -> str:
