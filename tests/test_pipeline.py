@@ -58,7 +58,10 @@ def stages_run(output: str) -> set[str]:
 def make_repo(repo: Path, changes: dict | None = None) -> Path:
     """The project's pipeline and code, on the tiny profile, as a fresh git and DVC repository."""
     (repo / "data").mkdir(parents=True)
-    for name in ("dvc.yaml", "data/dvc.yaml", "params.yaml", ".gitignore"):
+    (repo / "sweep").mkdir()
+    # the collected sweep's crossover: committed beside the pipeline, which quotes it in the report
+    for name in ("dvc.yaml", "data/dvc.yaml", "params.yaml", ".gitignore",
+                 "sweep/comparisons.csv", "sweep/crossover.md", "sweep/crossover.png"):
         shutil.copy(ROOT / name, repo / name)
     for package in ("stages", "tlstudy"):
         shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
