@@ -123,7 +123,8 @@ def test_first_repro_runs_every_stage_and_writes_sane_results(repo):
                           **{name: "inconclusive" for name in comparisons if name not in ("transfer", "regime")}}
     assert json.loads((repo / "metrics/data.json").read_text())["train_images"] == 60000
     html = (repo / "report/report.html").read_text()
-    assert html.count("data:image/png;base64,") == 6 and "<td>cnn</td>" in html
+    assert html.count("data:image/png;base64,") == 7 and "<td>cnn</td>" in html  # six of its own, the crossover
+    assert "Where each advantage ends, from the sweep collected in sweep/ (" in html
     assert "One seed cannot tell a procedure" in html and "Trained on: " in html
     assert html.index("transfer, the research question (resnet50_tl minus resnet50_scratch)") < html.index(
         "Test accuracy over seeds")
