@@ -74,6 +74,16 @@ EXP_SHOW = [{"rev": "workspace", "name": None, "data": {}, "experiments": None},
                 exp("broken", 7000, 3, 0, 0, 0, 0, failed=True)]}]
 
 
+def test_an_experiment_still_running_is_not_collected_with_the_commits_metrics():
+    """Measured with DVC 3: while a queued experiment runs, `dvc exp show --json` lists it with the state
+    'running' and the metrics of the commit it started from; collected, it would be a copy of the commit."""
+    running = exp("n10-e30", 10, 30, 0.008, -0.029, 0.044, 0)
+    running["executor"] = {"state": "running", "local": {"task_id": "db94a31", "returncode": None}}
+    queued = {**exp("n100-e30", 100, 30, 0.008, -0.029, 0.044, 0), "executor": {"state": "queued"}}
+    show = [{**EXP_SHOW[1], "experiments": [*EXP_SHOW[1]["experiments"], running, queued]}]
+    assert [e.name for e in parse_exp_show(show)] == ["big", "small", "mid", "broken"]
+
+
 def test_parse_and_tables_from_exp_show():
     experiments = parse_exp_show(EXP_SHOW)
     assert [(e.name, e.failed) for e in experiments] == [("big", False), ("small", False), ("mid", False),

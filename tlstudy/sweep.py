@@ -64,6 +64,8 @@ SELECTION = ("train.models",)
 MODELS, COMPARISONS = "metrics/models.json", "metrics/comparisons.json"
 # Under --out: the queue's task id of each experiment `run` queued, id -> name.
 QUEUED = "queued.json"
+# Executor states of an experiment that has not finished: `dvc exp show` gives it the commit's metrics.
+UNFINISHED = ("queued", "running")
 STRATEGIES = ("transfer", "init_only", "linear_probe")  # the ways of using the pretrained weights
 
 
@@ -162,7 +164,8 @@ def run_queue(jobs: int = 1) -> int:
 
 def parse_exp_show(exp_show: list) -> list[Experiment]:
     """The experiments in ``dvc exp show --json``: baselines hold ranges, each with an executor state
-    (``failed`` for a failed run) and its revisions, the first being the experiment's result."""
+    (``failed`` for a failed run) and its revisions, the first being the experiment's result. One still
+    queued or running is left out: until it ends, its revision carries the commit's metrics."""
     experiments = []
     for baseline in exp_show:
         # The commit itself is a regime too (the workspace is not: it may be half-run).
@@ -173,6 +176,9 @@ def parse_exp_show(exp_show: list) -> list[Experiment]:
             baseline = {**baseline, "experiments": [exp_range, *(baseline.get("experiments") or [])]}
         for exp_range in baseline.get("experiments") or []:
             executor = exp_range.get("executor") or {}
+            if executor.get("state") in UNFINISHED:  # its revision holds the commit's results, not its own yet
+                log.info("experiment %s is %s: not collected", exp_range.get("name"), executor["state"])
+                continue
             failed = executor.get("state") == "failed"
             revs = exp_range.get("revs") or [{}]
             state = revs[0]
