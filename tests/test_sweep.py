@@ -242,6 +242,12 @@ def test_the_crossover_is_read_off_the_measured_sizes_in_log_size():
     assert crossover_sentence(table.reset_index().iloc[1]) == (
         "At 3 epochs, the advantage is not shown even at 10 images per class; it is not shown below the "
         "1-point margin up to 1,000.")
+    one = {"regime": "", "epochs": 30, "x": 10.0, "comparison": "transfer", "margin": 0.01}
+    for low, high, words in ((0.025, 0.074, "the advantage is shown there; where it ends needs a larger size"),
+                             (-0.03, 0.009, "the advantage is below the 1-point margin there"),
+                             (-0.05, 0.08, "the advantage is neither shown nor below the margin there")):
+        row = crossover(pd.DataFrame([{**one, "ci_low": low, "ci_high": high}])).iloc[0]
+        assert crossover_sentence(row) == f"At 30 epochs, only 10 images per class is measured: {words}."
 
 
 def test_the_crossover_file_has_a_section_per_strategy_measured(tmp_path):

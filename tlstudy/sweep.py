@@ -429,13 +429,18 @@ def crossover_sentence(row: dict | pd.Series) -> str:
     """One sentence per epoch budget: where the advantage is shown, and where it is below the margin."""
     size = lambda n: f"{n:,.0f}"  # noqa: E731
     head = f"At {row['epochs']} epochs" + (f" ({row['regime']})" if row["regime"] else "")
+    margin = f"{100 * row['margin']:g}-point margin"
+    if row["smallest"] == row["largest"]:  # one size: nothing to read a crossing from
+        there = ("the advantage is shown there; where it ends needs a larger size" if row["shown_at_smallest"]
+                 else f"the advantage is below the {margin} there" if row["below_margin_at_largest"]
+                 else "the advantage is neither shown nor below the margin there")
+        return f"{head}, only {size(row['smallest'])} images per class is measured: {there}."
     if not row["shown_at_smallest"]:
         shown = f"the advantage is not shown even at {size(row['smallest'])} images per class"
     elif not _found(row["shown_until"]):
         shown = f"the advantage is shown at every size measured, up to {size(row['largest'])} images per class"
     else:
         shown = f"the advantage is shown up to about {size(row['shown_until'])} images per class"
-    margin = f"{100 * row['margin']:g}-point margin"
     if _found(row["below_margin_from"]):
         gone = f"from about {size(row['below_margin_from'])} it is below the {margin}"
     elif row["below_margin_at_largest"]:
