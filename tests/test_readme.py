@@ -16,6 +16,9 @@ README = """# Title
 stale
 <!-- end answer -->
 
+<!-- begin crossover (generated) -->
+<!-- end crossover -->
+
 Costs:
 
 <!-- begin costs (generated) -->
@@ -47,6 +50,18 @@ def project(tmp_path):
          "cnn_vs_mlp": "inconclusive", "cnn_vs_mlp_ci": "-0.4 [n/a]"}))
     (tmp_path / "docs/recipe.md").write_text("# R\n\n<!-- begin recipe (generated) -->\n<!-- end recipe -->\n")
     (tmp_path / "params.yaml").write_text("train:\n  seeds: [0]\n")
+    (tmp_path / "docs/sweeps.md").write_text("".join(
+        f"<!-- begin sweep-{name} (generated) -->\n<!-- end sweep-{name} -->\n" for name in ("accuracy", "verdicts",
+                                                                                              "crossover")))
+    # A collected sweep, sizes listed by images per class (as text, 1000 would come before 20).
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep/comparisons.csv").write_text(
+        "epochs,examples_per_class,x,comparison,seeds\n10,10,10.0,transfer,5\n3,all,6000.0,transfer,3\n"
+        "3,1000,1000.0,transfer,5\n3,20,20.0,transfer,5\n3,20,20.0,init_only,5\n")
+    (tmp_path / "sweep/accuracy.md").write_text(
+        "| epochs | examples per class | tl |\n|---|---|---|\n| 3 | 10 | 50.0 |\n")
+    (tmp_path / "sweep/table.md").write_text("## transfer\n\n| a |\n|---|\n\n## init_only\n\n| b |\n|---|\n")
+    (tmp_path / "sweep/crossover.md").write_text("**transfer**\n\n- At 3 epochs, the advantage is shown.\n\n")
     (tmp_path / "dvclive/tl_s9/plots/metrics/eval").mkdir(parents=True)  # a seed since dropped: not averaged
     (tmp_path / "dvclive/tl_s9/params.yaml").write_text("seed: 9\nkept_epoch: 2\n")
     (tmp_path / "dvclive/tl_s9/plots/metrics/eval/accuracy.tsv").write_text("step\taccuracy\n1\t0.0\n")
@@ -70,7 +85,8 @@ def project(tmp_path):
 
 
 def test_the_blocks_hold_known_values_from_constructed_metrics(project):
-    blocks = ["README.md:answer", "README.md:costs", "docs/recipe.md:recipe"]
+    blocks = ["README.md:answer", "README.md:crossover", "README.md:costs", "docs/recipe.md:recipe",
+              "docs/sweeps.md:sweep-accuracy", "docs/sweeps.md:sweep-verdicts", "docs/sweeps.md:sweep-crossover"]
     assert update(project, check=True) == blocks
     assert (project / "README.md").read_text() == README, "--check changes nothing"
     assert update(project, check=False) == blocks
@@ -86,6 +102,12 @@ def test_the_blocks_hold_known_values_from_constructed_metrics(project):
     assert "| tl, validation accuracy % at the kept epochs | 60.0 | 55.0 |" in recipe
     assert "| tl, test accuracy % (range over seeds) | 80.0 (75.0-85.0) | 70.0 (75.0-85.0) |" in recipe
     assert "| transfer: tl − scratch | supported, +3.1 [+1.2, +5.0] | inconclusive, -2.1 [-5.0, +0.7] |" in recipe
+    assert ("<!-- begin crossover (generated) -->\nMeasured: 20, 1,000 and all per class at 3 epochs; 10 per class "
+            "at 10 epochs; 3 to 5 seeds per arm (tables and figures in [docs/sweeps.md](docs/sweeps.md)).\n\n"
+            "**transfer**\n\n- At 3 epochs, the advantage is shown.\n<!-- end crossover -->") in text
+    sweeps = (project / "docs/sweeps.md").read_text()
+    assert "\n### transfer\n\n| a |\n|---|\n\n### init_only\n" in sweeps, "the sweep's tables one level down"
+    assert "-->\n| epochs | examples per class | tl |\n|---|---|---|\n| 3 | 10 | 50.0 |\n<!-- end" in sweeps
 
 
 def test_the_recipe_table_refuses_two_regimes(project):

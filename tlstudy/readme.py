@@ -8,13 +8,16 @@ Blocks, each between ``<!-- begin NAME -->`` and ``<!-- end NAME -->``: in READM
 regime, each comparison's verdict, delta and interval from ``metrics/comparisons.json``, checked against
 the declared ``metrics/hypothesis.json``, the machine from the runs' dvclive params, the date of the
 commit that last changed the results) and ``costs`` (copied from the table in ``docs/performance.md``,
-where the measurements are recorded with their commands); in docs/recipe.md, ``recipe`` (the default
-regime as committed and with the training recipe on, from ``metrics/`` and ``sweep/recipe_on/``).
+where the measurements are recorded with their commands) and ``crossover`` (where each strategy's
+advantage ends, from the collected sweep); in docs/recipe.md, ``recipe`` (the default regime as committed
+and with the training recipe on, from ``metrics/`` and ``sweep/recipe_on/``); in docs/sweeps.md, the
+collected sweep's accuracy table, verdict tables and crossover (``sweep/*.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import subprocess
@@ -22,13 +25,16 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from tlstudy.fsutil import atomic_file
+from tlstudy.report import sweep_grid
 from tlstudy.stats import VERDICT_WORDS, read_verdicts
 
 README, PERFORMANCE, RECIPE = Path("README.md"), Path("docs/performance.md"), Path("docs/recipe.md")
-RECIPE_ON = Path("sweep/recipe_on")  # the default regime with train.augment, weight_decay and keep on
+SWEEPS, SWEEP = Path("docs/sweeps.md"), Path("sweep")  # the measured grid: its page, what `sweep collect` wrote
+RECIPE_ON = SWEEP / "recipe_on"  # the default regime with train.augment, weight_decay and keep on
 HYPOTHESIS, COMPARISONS = Path("metrics/hypothesis.json"), Path("metrics/comparisons.json")
 LIVE = Path("dvclive")
 
@@ -154,7 +160,28 @@ def recipe(root: Path) -> str:
                       *rows]) + "\n"
 
 
-BLOCKS = {README: {"answer": answer, "costs": costs}, RECIPE: {"recipe": recipe}}
+def _collected(root: Path, name: str) -> str:
+    path = root / SWEEP / name
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: `python -m tlstudy.sweep collect` writes it")
+    return path.read_text()
+
+
+def crossover(root: Path) -> str:
+    """Where each strategy's advantage ends, as the sweep's crossover.md says it, with the grid it rests on."""
+    grid = sweep_grid(pd.read_csv(io.StringIO(_collected(root, "comparisons.csv"))))
+    return (f"Measured: {grid} (tables and figures in [docs/sweeps.md](docs/sweeps.md)).\n\n"
+            f"{_collected(root, 'crossover.md').rstrip()}\n")
+
+
+BLOCKS = {
+    README: {"answer": answer, "crossover": crossover, "costs": costs},
+    RECIPE: {"recipe": recipe},
+    SWEEPS: {"sweep-accuracy": lambda root: _collected(root, "accuracy.md"),
+             # table.md's sections, one level below the page's own
+             "sweep-verdicts": lambda root: re.sub(r"^## ", "### ", _collected(root, "table.md"), flags=re.M),
+             "sweep-crossover": lambda root: _collected(root, "crossover.md")},
+}
 
 
 def update(root: Path, check: bool) -> list[str]:
