@@ -214,9 +214,10 @@ def _check_translate(params: dict, task: str, models: list) -> list[str]:
     translate = augment.get("translate", 0) if isinstance(augment, dict) else 0
     if not _number_within(translate, 0, 0.5):
         return []  # none, or reported by _check_recipe
-    stored = {"fashion_mnist": 28}.get(task) or (params.get(task) or {}).get("image_size")
-    sides = [((params.get("models") or {}).get(name) or {}).get("image_size") if "image_size" in MODEL_OPTIONS.get(
-        name, ()) else stored for name in models]
+    stored = 28 if task == "fashion_mnist" else (params.get(task) or {}).get("image_size")  # what the MLP, CNN see
+    arms = params.get("models") or {}
+    sides = [(arms.get(name) or {}).get("image_size") if "image_size" in MODEL_OPTIONS.get(name, ()) else stored
+             for name in models]
     sides = [side for side in sides if isinstance(side, int) and side > 0]
     if not sides or round(translate * min(sides)) >= 1:
         return []
