@@ -168,3 +168,17 @@ def test_the_crossover_note_quotes_the_sweep_of_this_task_and_names_a_sweep_of_a
     assert crossover_note(sweep, "image_folder") == (
         f"The sweep collected in {sweep}/ ran on fashion_mnist, not image_folder: `make sweep` measures where "
         "the advantage ends on this task.", None)
+
+
+def test_a_figure_linked_from_a_dvc_cache_of_symlinks_is_linked_by_its_workspace_path(tmp_path):
+    """With `cache.type: symlink` a figure in the workspace is a link into .dvc/cache: the report links
+    the workspace path (resolved, it pointed into the cache, seen on such a clone)."""
+    runs = make_runs()
+    cached = tmp_path / ".dvc/cache/files/md5/ab/cdef"
+    cached.parent.mkdir(parents=True)
+    plot_errors(runs, cached)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots/errors.png").symlink_to(cached)
+    figure = {"Errors": tmp_path / "plots/errors.png"}
+    md, _ = write_report(tmp_path / "report", {"epochs": 10}, summarise(runs), figure)
+    assert "![Errors](../plots/errors.png)" in md.read_text()

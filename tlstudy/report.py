@@ -182,7 +182,8 @@ def write_report(out_dir: Path, regime: dict, summary: dict, figures: dict[str, 
     md += ["## Test accuracy over seeds", "", _markdown_table(rows), ""]
     md += [*notes, ""] if notes else []
     for caption, path in figures.items():
-        rel = Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()
+        # abspath, not resolve: with DVC's symlink cache a figure resolves into .dvc/cache
+        rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))).as_posix()
         md += [f"## {caption}", "", f"![{caption}]({rel})", ""]
     md_path = out_dir / "report.md"
     with atomic_file(md_path) as f:
