@@ -52,7 +52,9 @@ def exp(name, examples, epochs, delta, low, high, verdict, failed=False, learnin
     summary = {m: {"seeds": 3, "accuracy_mean": 0.6 + d, "accuracy_min": 0.55 + d, "accuracy_median": 0.6 + d,
                    "accuracy_max": 0.65 + d} for m, d in (("resnet50_scratch", 0.0), ("resnet50_tl", delta))}
     hypothesis = {"transfer": {"verdict": verdict, "delta": delta, "ci_low": low, "ci_high": high, "margin": 0.01,
-                               "seeds": 3, "seeds_needed": 7, "raw": {"delta": 0.3, "verdict": 1}},
+                               "seeds": 3, "seeds_needed": 7, "raw": {"delta": 0.3, "verdict": 1},
+                               "seeds_for_power": {"exclude_zero": {"seeds": 40, "range": [12, None]},
+                                                   "no_practical_difference": {"seeds": None, "range": [None, None]}}},
                   "regime": {"trained_per_class": trained}}
     params = {"examples_per_class": examples, "epochs": epochs, "train": {"learning_rate": learning_rate},
               "transfer": {"source": "mnist"}}
@@ -97,9 +99,10 @@ def test_parse_and_tables_from_exp_show():
     assert set(accuracy["model"]) == {"resnet50_scratch", "resnet50_tl"}
     table = verdict_table(comparisons)
     lines = table.splitlines()
-    assert lines[2] == "| 3 | 10 | **supported** | +10.0 | [+5.0, +15.0] | 3 (7) | supported |"
+    assert lines[2] == "| 3 | 10 | **supported** | +10.0 | [+5.0, +15.0] | 3 | decided | supported |"
     assert "**supported** |" in lines[3] and "(changes)" not in lines[3]
     assert "**inconclusive** (changes)" in lines[4]
+    assert lines[4].endswith("| 3 | 40 / over 200 | supported |"), "power advice where undecided, None past 200"
 
 
 def test_a_param_besides_the_knobs_makes_another_regime():

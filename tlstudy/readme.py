@@ -30,7 +30,7 @@ import yaml
 
 from tlstudy.fsutil import atomic_file
 from tlstudy.report import sweep_grid
-from tlstudy.stats import VERDICT_WORDS, read_verdicts
+from tlstudy.stats import INCONCLUSIVE, MAX_SEEDS, POWER, VERDICT_WORDS, read_verdicts
 
 README, PERFORMANCE, RECIPE = Path("README.md"), Path("docs/performance.md"), Path("docs/recipe.md")
 SWEEPS, SWEEP = Path("docs/sweeps.md"), Path("sweep")  # the measured grid: its page, what `sweep collect` wrote
@@ -84,21 +84,42 @@ def answer(root: Path) -> str:
         if name not in declared or declared[name]["verdict"] != c["verdict"]:
             raise SystemExit(f"{HYPOTHESIS} and {COMPARISONS} disagree on {name}: run `python -m stages.hypothesis` "
                              "(dvc.yaml's command) again")
-        needed = c.get("seeds_needed")
+        plan = c.get("seeds_for_power") or {}
+        power = power_cell(c["verdict"], *((plan[goal]["seeds"] if goal in plan else float("nan"))
+                                           for goal in ("exclude_zero", "no_practical_difference")))
         rows.append(f"| {name} | {c['a']} − {c['b']} | **{VERDICT_WORDS[c['verdict']]}** | {_points(c['delta'])} | "
-                    f"[{_points(c['ci_low'])}, {_points(c['ci_high'])}] | {c['seeds']} ({needed or 'n/a'}) |")
+                    f"[{_points(c['ci_low'])}, {_points(c['ci_high'])}] | {c['seeds']} | {power} |")
     return "\n".join([
         f"Regime: {regime['examples_per_class']} training images per class ({regime['task']}), "
         f"{regime['epochs']} epochs, {regime['seeds']} seeds per arm, transfer pretrained on {regime['source']}. "
         f"Run on {'; '.join(machines(root))}; results committed {results_date(root)}.",
         "",
-        "| comparison | a − b | verdict | delta (points) | 95% interval | seeds (needed for the margin) |",
-        "|---|---|---|---|---|---|",
+        f"| comparison | a − b | verdict | delta (points) | 95% interval | seeds | {POWER_HEADER} |",
+        "|---|---|---|---|---|---|---|",
         *rows,
         "",
         "![Each comparison's delta and 95% interval, with the margin of practical equivalence shaded]"
         "(report/forest.png)",
     ]) + "\n"
+
+
+POWER_HEADER = f"seeds to decide ({100 * POWER:.0f}% power): exclude 0 / no difference"
+
+
+def power_cell(verdict: int, exclude_zero, no_difference) -> str:
+    """``POWER_HEADER``'s cell: for an inconclusive verdict, the seeds that give 80% power to exclude zero
+    if the truth is the delta seen, and to show no practical difference if the truth is zero (None or
+    infinite: more than ``MAX_SEEDS``; NaN: not recorded, as in results older than the power advice);
+    'decided' where the verdict already is."""
+    if verdict != INCONCLUSIVE:
+        return "decided"
+
+    def seeds(value) -> str:
+        if value is None or value == float("inf"):
+            return f"over {MAX_SEEDS}"
+        return "n/a" if pd.isna(value) else f"{int(value)}"
+    cells = seeds(exclude_zero), seeds(no_difference)
+    return "n/a" if cells == ("n/a", "n/a") else " / ".join(cells)
 
 
 def costs(root: Path) -> str:
