@@ -84,9 +84,7 @@ def answer(root: Path) -> str:
         if name not in declared or declared[name]["verdict"] != c["verdict"]:
             raise SystemExit(f"{HYPOTHESIS} and {COMPARISONS} disagree on {name}: run `python -m stages.hypothesis` "
                              "(dvc.yaml's command) again")
-        plan = c.get("seeds_for_power") or {}
-        power = power_cell(c["verdict"], *((plan[goal]["seeds"] if goal in plan else float("nan"))
-                                           for goal in ("exclude_zero", "no_practical_difference")))
+        power = power_cell(c["verdict"], *power_seeds(c))
         rows.append(f"| {name} | {c['a']} − {c['b']} | **{VERDICT_WORDS[c['verdict']]}** | {_points(c['delta'])} | "
                     f"[{_points(c['ci_low'])}, {_points(c['ci_high'])}] | {c['seeds']} | {power} |")
     return "\n".join([
@@ -106,16 +104,26 @@ def answer(root: Path) -> str:
 POWER_HEADER = f"seeds to decide ({100 * POWER:.0f}% power): exclude 0 / no difference"
 
 
-def power_cell(verdict: int, exclude_zero, no_difference) -> str:
-    """``POWER_HEADER``'s cell: for an inconclusive verdict, the seeds that give 80% power to exclude zero
-    if the truth is the delta seen, and to show no practical difference if the truth is zero (None or
-    infinite: more than ``MAX_SEEDS``; NaN: not recorded, as in results older than the power advice);
+POWER_GOALS = ("exclude_zero", "no_practical_difference")  # stats.seeds_for_power's keys, in the header's order
+
+
+def power_seeds(comparison: dict) -> tuple[float, float]:
+    """A comparison's seeds for 80% power per goal (``stats.seeds_for_power``): inf where more than
+    ``MAX_SEEDS`` would be needed, NaN where the results predate the power advice or one seed left no spread."""
+    plan = comparison.get("seeds_for_power") or {}
+    return tuple(float("nan") if goal not in plan else float("inf") if plan[goal]["seeds"] is None
+                 else float(plan[goal]["seeds"]) for goal in POWER_GOALS)
+
+
+def power_cell(verdict: int, exclude_zero: float, no_difference: float) -> str:
+    """``POWER_HEADER``'s cell from ``power_seeds``: for an inconclusive verdict, the seeds that give 80% power
+    to exclude zero if the truth is the delta seen, and to show no practical difference if the truth is zero;
     'decided' where the verdict already is."""
     if verdict != INCONCLUSIVE:
         return "decided"
 
-    def seeds(value) -> str:
-        if value is None or value == float("inf"):
+    def seeds(value: float) -> str:
+        if value == float("inf"):
             return f"over {MAX_SEEDS}"
         return "n/a" if pd.isna(value) else f"{int(value)}"
     cells = seeds(exclude_zero), seeds(no_difference)

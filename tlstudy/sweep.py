@@ -50,7 +50,7 @@ from tlstudy.dvccli import dvc  # noqa: E402
 from tlstudy.explore import save_figure  # noqa: E402
 from tlstudy.fsutil import atomic_file, write_json  # noqa: E402
 from tlstudy.params import setup_logging  # noqa: E402
-from tlstudy.readme import POWER_HEADER, exp_show_columns, power_cell  # noqa: E402
+from tlstudy.readme import POWER_GOALS, POWER_HEADER, exp_show_columns, power_cell, power_seeds  # noqa: E402
 from tlstudy.stats import VERDICT_WORDS  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -275,19 +275,10 @@ def tables(experiments: list[Experiment]) -> tuple[pd.DataFrame, pd.DataFrame]:
                                 "ci_low": c.get("ci_low"), "ci_high": c.get("ci_high"),
                                 "margin": c.get("margin"), "seeds": c.get("seeds"),
                                 "seeds_needed": c.get("seeds_needed"),
-                                **_power_columns(c),
+                                **{f"power_{goal}": n for goal, n in zip(POWER_GOALS, power_seeds(c))},
                                 "raw_delta": raw.get("delta"), "raw_verdict": raw.get("verdict")})
     return (_by_regime(_one_per_regime(pd.DataFrame(accuracy), "model")),
             _by_regime(_one_per_regime(pd.DataFrame(comparisons), "comparison")))
-
-
-def _power_columns(comparison: dict) -> dict:
-    """The seeds for 80% power per goal (``stats.seeds_for_power``): inf where more than ``MAX_SEEDS``
-    would be needed, NaN where the results predate the power advice or one seed left no spread."""
-    plan = comparison.get("seeds_for_power") or {}
-    return {f"power_{goal}": (float("nan") if goal not in plan else
-                              float("inf") if plan[goal]["seeds"] is None else float(plan[goal]["seeds"]))
-            for goal in ("exclude_zero", "no_practical_difference")}
 
 
 def _number(value) -> float:
@@ -373,8 +364,7 @@ def verdict_table(comparisons: pd.DataFrame, comparison: str = "transfer") -> st
         for _, r in group.iterrows():
             mark = " (changes)" if previous is not None and r["verdict"] != previous else ""
             raw = VERDICT_WORDS[int(r["raw_verdict"])] if pd.notna(r["raw_verdict"]) else "-"
-            power = power_cell(int(r["verdict"]), r.get("power_exclude_zero", float("nan")),
-                               r.get("power_no_practical_difference", float("nan")))
+            power = power_cell(int(r["verdict"]), *(r.get(f"power_{goal}", float("nan")) for goal in POWER_GOALS))
             lines.append(("| " + r["regime"] + " " if other else "") +
                          f"| {r['epochs']} | {r['examples_per_class']} | **{VERDICT_WORDS[int(r['verdict'])]}**{mark} "
                          f"| {100 * r['delta']:+.1f} | {_interval(r)} | {int(r['seeds'])} | {power} | {raw} |")
